@@ -1,0 +1,637 @@
+/*
+ * faultput._core: the native touch loop, and nothing else of policy.
+ *
+ * Table of contents (every function is declared here with what it returns):
+ *
+ *   touch_pages()          read or write one byte every stride bytes of a buffer.
+ *   pages_in()             how many touches touch_pages() makes over a buffer.
+ *   thread_cpu_ns()        this thread's CPU time, in nanoseconds.
+ *   monotonic_ns()         CLOCK_MONOTONIC_RAW, in nanoseconds (the seed's wall clock).
+ *   block_async_signals()  keeps Ctrl-C and friends on the main thread.
+ *   touch_item()           touch one buffer, adding its CPU time and the kernel's
+ *                          fault counts for this thread to a worker_round_t.
+ *
+ *   Python functions: touch(), now_ns(), mmap(), munmap(), madvise().
+ *   Python type Gate: the seed's work queue and iteration protocol, so that
+ *   between release() and the last worker finishing no Python runs at all:
+ *     Gate(workers)          a gate for that many worker threads
+ *     load(items, stride, write)   the next round's work queue
+ *     wait_parked()          waits until every worker is parked at the gate
+ *     release() -> start_ns  waits until every worker is parked, then starts
+ *                            the clock and wakes them all (the seed's
+ *                            start_iteration); None if the gate was stopped
+ *     wait_done(interruptible=True) -> (start_ns, end_ns)
+ *                            waits for the round; end_ns is when the last
+ *                            worker finished its last item
+ *     work(index) -> (cpu_ns, minor, major, items, pages, end_ns) or None
+ *                            a worker's round: park, take items from the
+ *                            shared atomic index until it is empty, touch
+ *                            each, wait for the others; None once stopped
+ *     abort()                no more items are handed out this round
+ *     stop()                 parked workers return None
+ */
+#define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE
+#include <Python.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define NS_PER_S 1000000000ULL
+#define CACHE_LINE_BYTES 128
+
+typedef struct {
+    unsigned char *start;
+    size_t size_bytes;
+} work_item_t;
+
+typedef struct {
+    uint64_t cpu_ns;
+    uint64_t minor_faults;
+    uint64_t major_faults;
+    uint64_t items;
+    uint64_t pages;
+} worker_round_t;
+
+static void touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int write);
+static uint64_t pages_in(size_t size_bytes, size_t stride_bytes);
+static uint64_t thread_cpu_ns(void);
+static uint64_t monotonic_ns(void);
+static void block_async_signals(void);
+static void touch_item(const work_item_t *item, size_t stride_bytes, int write, worker_round_t *round);
+
+/* Reads land here so that the compiler cannot drop them. */
+static volatile unsigned char touch_sink;
+
+static void
+touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int write)
+{
+    unsigned char *end = start + size_bytes;
+    if (write) {
+        for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
+            *p = 1;
+        }
+    } else {
+        unsigned char acc = 0;
+        for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
+            acc ^= *p;
+        }
+        touch_sink = acc;
+    }
+}
+
+static uint64_t
+pages_in(size_t size_bytes, size_t stride_bytes)
+{
+    return size_bytes == 0 ? 0 : (uint64_t) ((size_bytes - 1) / stride_bytes + 1);
+}
+
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+static uint64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+static void
+block_async_signals(void)
+{
+    sigset_t set;
+    sigfillset(&set);
+    /* Faults the thread itself raises must still be delivered to it. */
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void
+touch_item(const work_item_t *item, size_t stride_bytes, int write, worker_round_t *round)
+{
+    struct rusage usage_before, usage_after;
+    getrusage(RUSAGE_THREAD, &usage_before);
+    uint64_t cpu_before_ns = thread_cpu_ns();
+
+    touch_pages(item->start, item->size_bytes, stride_bytes, write);
+
+    uint64_t cpu_after_ns = thread_cpu_ns();
+    getrusage(RUSAGE_THREAD, &usage_after);
+    round->cpu_ns += cpu_after_ns - cpu_before_ns;
+    round->minor_faults += (uint64_t) (usage_after.ru_minflt - usage_before.ru_minflt);
+    round->major_faults += (uint64_t) (usage_after.ru_majflt - usage_before.ru_majflt);
+    round->items += 1;
+    round->pages += pages_in(item->size_bytes, stride_bytes);
+}
+
+static int
+parse_stride(unsigned long long stride_bytes)
+{
+    if (stride_bytes == 0) {
+        PyErr_SetString(PyExc_ValueError, "stride must be positive");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- module functions ---- */
+
+static PyObject *
+core_touch(PyObject *self, PyObject *args)
+{
+    unsigned long long address, size_bytes, stride_bytes;
+    int write;
+    if (!PyArg_ParseTuple(args, "KKKp", &address, &size_bytes, &stride_bytes, &write)) {
+        return NULL;
+    }
+    if (parse_stride(stride_bytes) < 0) {
+        return NULL;
+    }
+    work_item_t item = { (unsigned char *) (uintptr_t) address, (size_t) size_bytes };
+    worker_round_t round = { 0 };
+    Py_BEGIN_ALLOW_THREADS
+    touch_item(&item, (size_t) stride_bytes, write, &round);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("(KKKK)", (unsigned long long) round.cpu_ns,
+                         (unsigned long long) round.minor_faults,
+                         (unsigned long long) round.major_faults,
+                         (unsigned long long) round.pages);
+}
+
+static PyObject *
+core_now_ns(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromUnsignedLongLong(monotonic_ns());
+}
+
+static PyObject *
+core_mmap(PyObject *self, PyObject *args)
+{
+    unsigned long long length;
+    int prot, flags, fd = -1;
+    long long offset = 0;
+    if (!PyArg_ParseTuple(args, "Kii|iL", &length, &prot, &flags, &fd, &offset)) {
+        return NULL;
+    }
+    void *p;
+    Py_BEGIN_ALLOW_THREADS
+    p = mmap(NULL, (size_t) length, prot, flags, fd, (off_t) offset);
+    Py_END_ALLOW_THREADS
+    if (p == MAP_FAILED) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long) (uintptr_t) p);
+}
+
+static PyObject *
+core_munmap(PyObject *self, PyObject *args)
+{
+    unsigned long long address, length;
+    int rc;
+    if (!PyArg_ParseTuple(args, "KK", &address, &length)) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = munmap((void *) (uintptr_t) address, (size_t) length);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+core_madvise(PyObject *self, PyObject *args)
+{
+    unsigned long long address, length;
+    int advice, rc;
+    if (!PyArg_ParseTuple(args, "KKi", &address, &length, &advice)) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = madvise((void *) (uintptr_t) address, (size_t) length, advice);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- Gate ---- */
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t lock;
+    pthread_cond_t workers_cv;   /* workers wait here for a round to start, then to end */
+    sem_t main_sem;              /* posted when every worker is parked or a round ends */
+    int initialized;
+    unsigned int n_workers;
+    unsigned int parked;         /* workers waiting at the start gate */
+    unsigned int running;        /* workers of the current round not yet finished */
+    uint64_t rounds_released;
+    uint64_t rounds_finished;
+    int stopping;
+    uint64_t *round_seen;        /* per worker: the last round it started */
+    work_item_t *items;
+    size_t n_items;
+    size_t stride_bytes;
+    int write;
+    atomic_size_t *next_item;    /* alone on its cache line: the seed pads it likewise */
+    uint64_t start_ns;
+    uint64_t end_ns;
+} Gate;
+
+static int
+Gate_init(Gate *self, PyObject *args, PyObject *kwds)
+{
+    unsigned int workers;
+    if (self->initialized) {
+        PyErr_SetString(PyExc_RuntimeError, "Gate already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "I", &workers)) {
+        return -1;
+    }
+    if (workers == 0) {
+        PyErr_SetString(PyExc_ValueError, "a gate needs at least one worker");
+        return -1;
+    }
+    self->round_seen = calloc(workers, sizeof(uint64_t));
+    self->next_item = aligned_alloc(CACHE_LINE_BYTES, CACHE_LINE_BYTES);
+    if (self->round_seen == NULL || self->next_item == NULL) {
+        free(self->round_seen);
+        free(self->next_item);
+        PyErr_NoMemory();
+        return -1;
+    }
+    atomic_init(self->next_item, 0);
+    pthread_mutex_init(&self->lock, NULL);
+    pthread_cond_init(&self->workers_cv, NULL);
+    sem_init(&self->main_sem, 0, 0);
+    self->n_workers = workers;
+    self->initialized = 1;
+    return 0;
+}
+
+static void
+Gate_dealloc(Gate *self)
+{
+    if (self->initialized) {
+        pthread_mutex_destroy(&self->lock);
+        pthread_cond_destroy(&self->workers_cv);
+        sem_destroy(&self->main_sem);
+        free(self->round_seen);
+        free(self->next_item);
+        free(self->items);
+    }
+    Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+static int
+gate_ready(Gate *self)
+{
+    if (!self->initialized) {
+        PyErr_SetString(PyExc_RuntimeError, "Gate not initialized");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *
+Gate_load(Gate *self, PyObject *args)
+{
+    PyObject *items_obj;
+    unsigned long long stride_bytes;
+    int write;
+    if (!gate_ready(self) || !PyArg_ParseTuple(args, "OKp", &items_obj, &stride_bytes, &write)) {
+        return NULL;
+    }
+    if (parse_stride(stride_bytes) < 0) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(items_obj, "items must be a sequence of (address, size) pairs");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    work_item_t *items = calloc(n > 0 ? (size_t) n : 1, sizeof(work_item_t));
+    if (items == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long long address, size_bytes;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "KK", &address, &size_bytes)) {
+            free(items);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        items[i].start = (unsigned char *) (uintptr_t) address;
+        items[i].size_bytes = (size_t) size_bytes;
+    }
+    Py_DECREF(seq);
+
+    pthread_mutex_lock(&self->lock);
+    if (self->running != 0) {
+        pthread_mutex_unlock(&self->lock);
+        free(items);
+        PyErr_SetString(PyExc_RuntimeError, "cannot load a gate while a round runs");
+        return NULL;
+    }
+    free(self->items);
+    self->items = items;
+    self->n_items = (size_t) n;
+    self->stride_bytes = (size_t) stride_bytes;
+    self->write = write;
+    pthread_mutex_unlock(&self->lock);
+    Py_RETURN_NONE;
+}
+
+/*
+ * Waits on main_sem, GIL released, until done(self) holds under the lock.
+ * Returns 0, or -1 with a Python exception set when a signal handler raised
+ * (Ctrl-C) and interruptible is true. The semaphore is only a doorbell: the
+ * condition is always re-checked under the lock, so stale posts are harmless.
+ */
+static int
+wait_main(Gate *self, int (*done)(Gate *), int interruptible)
+{
+    PyThreadState *ts = PyEval_SaveThread();
+    for (;;) {
+        pthread_mutex_lock(&self->lock);
+        int finished = done(self);
+        pthread_mutex_unlock(&self->lock);
+        if (finished) {
+            break;
+        }
+        if (sem_wait(&self->main_sem) != 0 && errno == EINTR && interruptible) {
+            PyEval_RestoreThread(ts);
+            if (PyErr_CheckSignals() < 0) {
+                return -1;
+            }
+            ts = PyEval_SaveThread();
+        }
+    }
+    PyEval_RestoreThread(ts);
+    return 0;
+}
+
+static int
+all_parked_or_stopping(Gate *self)
+{
+    return self->stopping || (self->parked == self->n_workers && self->running == 0);
+}
+
+static int
+round_finished(Gate *self)
+{
+    return self->rounds_finished == self->rounds_released;
+}
+
+static PyObject *
+Gate_wait_parked(Gate *self, PyObject *unused)
+{
+    if (!gate_ready(self) || wait_main(self, all_parked_or_stopping, 1) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Gate_release(Gate *self, PyObject *unused)
+{
+    if (!gate_ready(self) || wait_main(self, all_parked_or_stopping, 1) < 0) {
+        return NULL;
+    }
+    uint64_t start_ns;
+    pthread_mutex_lock(&self->lock);
+    if (self->stopping) {
+        pthread_mutex_unlock(&self->lock);
+        Py_RETURN_NONE;
+    }
+    atomic_store_explicit(self->next_item, 0, memory_order_release);
+    self->running = self->n_workers;
+    self->end_ns = 0;
+    start_ns = monotonic_ns();
+    self->start_ns = start_ns;
+    self->rounds_released++;
+    pthread_cond_broadcast(&self->workers_cv);
+    pthread_mutex_unlock(&self->lock);
+    return PyLong_FromUnsignedLongLong(start_ns);
+}
+
+static PyObject *
+Gate_wait_done(Gate *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = { "interruptible", NULL };
+    int interruptible = 1;
+    if (!gate_ready(self) || !PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &interruptible)) {
+        return NULL;
+    }
+    if (wait_main(self, round_finished, interruptible) < 0) {
+        return NULL;
+    }
+    pthread_mutex_lock(&self->lock);
+    uint64_t start_ns = self->start_ns, end_ns = self->end_ns;
+    pthread_mutex_unlock(&self->lock);
+    return Py_BuildValue("(KK)", (unsigned long long) start_ns, (unsigned long long) end_ns);
+}
+
+static PyObject *
+Gate_work(Gate *self, PyObject *args)
+{
+    unsigned int index;
+    if (!gate_ready(self) || !PyArg_ParseTuple(args, "I", &index)) {
+        return NULL;
+    }
+    if (index >= self->n_workers) {
+        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+        return NULL;
+    }
+    block_async_signals();
+
+    worker_round_t round = { 0 };
+    uint64_t end_ns = 0;
+    int stopped = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&self->lock);
+    self->parked++;
+    if (self->parked == self->n_workers) {
+        sem_post(&self->main_sem);
+    }
+    while (!self->stopping && self->rounds_released == self->round_seen[index]) {
+        pthread_cond_wait(&self->workers_cv, &self->lock);
+    }
+    self->parked--;
+    stopped = self->stopping;
+    uint64_t this_round = self->rounds_released;
+    self->round_seen[index] = this_round;
+    const work_item_t *items = self->items;
+    size_t n_items = self->n_items, stride_bytes = self->stride_bytes;
+    int write = self->write;
+    pthread_mutex_unlock(&self->lock);
+
+    if (!stopped) {
+        /* The timed region: nothing but taking items and touching them. */
+        for (;;) {
+            size_t i = atomic_fetch_add_explicit(self->next_item, 1, memory_order_acq_rel);
+            if (i >= n_items) {
+                break;
+            }
+            touch_item(&items[i], stride_bytes, write, &round);
+        }
+        end_ns = monotonic_ns();
+
+        pthread_mutex_lock(&self->lock);
+        if (end_ns > self->end_ns) {
+            self->end_ns = end_ns;
+        }
+        self->running--;
+        if (self->running == 0) {
+            self->rounds_finished = this_round;
+            pthread_cond_broadcast(&self->workers_cv);
+            sem_post(&self->main_sem);
+        } else {
+            /* As the seed's workers do: wait for the others before leaving. */
+            while (self->rounds_finished != this_round) {
+                pthread_cond_wait(&self->workers_cv, &self->lock);
+            }
+        }
+        pthread_mutex_unlock(&self->lock);
+    }
+    Py_END_ALLOW_THREADS
+    if (stopped) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(KKKKKK)", (unsigned long long) round.cpu_ns,
+                         (unsigned long long) round.minor_faults,
+                         (unsigned long long) round.major_faults,
+                         (unsigned long long) round.items,
+                         (unsigned long long) round.pages,
+                         (unsigned long long) end_ns);
+}
+
+static PyObject *
+Gate_abort(Gate *self, PyObject *unused)
+{
+    if (!gate_ready(self)) {
+        return NULL;
+    }
+    pthread_mutex_lock(&self->lock);
+    atomic_store_explicit(self->next_item, self->n_items, memory_order_release);
+    pthread_mutex_unlock(&self->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Gate_stop(Gate *self, PyObject *unused)
+{
+    if (!gate_ready(self)) {
+        return NULL;
+    }
+    pthread_mutex_lock(&self->lock);
+    self->stopping = 1;
+    pthread_cond_broadcast(&self->workers_cv);
+    sem_post(&self->main_sem);
+    pthread_mutex_unlock(&self->lock);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Gate_methods[] = {
+    { "load", (PyCFunction) Gate_load, METH_VARARGS,
+      "load(items, stride_bytes, write): the next round's work queue of (address, size) pairs." },
+    { "wait_parked", (PyCFunction) Gate_wait_parked, METH_NOARGS,
+      "wait_parked(): wait until every worker is parked at the start gate (or the gate stopped)." },
+    { "release", (PyCFunction) Gate_release, METH_NOARGS,
+      "release() -> start_ns: wait until every worker is parked, then start a round; None if stopped." },
+    { "wait_done", (PyCFunction) (void (*)(void)) Gate_wait_done, METH_VARARGS | METH_KEYWORDS,
+      "wait_done(interruptible=True) -> (start_ns, end_ns) of the round." },
+    { "work", (PyCFunction) Gate_work, METH_VARARGS,
+      "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns), or None once stopped." },
+    { "abort", (PyCFunction) Gate_abort, METH_NOARGS, "abort(): hand out no more items this round." },
+    { "stop", (PyCFunction) Gate_stop, METH_NOARGS, "stop(): parked workers return None." },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyTypeObject GateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "faultput._core.Gate",
+    .tp_doc = "The seed's work queue and iteration protocol, run natively.",
+    .tp_basicsize = sizeof(Gate),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc) Gate_init,
+    .tp_dealloc = (destructor) Gate_dealloc,
+    .tp_methods = Gate_methods,
+};
+
+static PyMethodDef core_methods[] = {
+    { "touch", core_touch, METH_VARARGS,
+      "touch(address, size_bytes, stride_bytes, write) -> (cpu_ns, minor_faults, major_faults, pages)." },
+    { "now_ns", core_now_ns, METH_NOARGS, "now_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds." },
+    { "mmap", core_mmap, METH_VARARGS, "mmap(length, prot, flags, fd=-1, offset=0) -> address." },
+    { "munmap", core_munmap, METH_VARARGS, "munmap(address, length)." },
+    { "madvise", core_madvise, METH_VARARGS, "madvise(address, length, advice)." },
+    { NULL, NULL, 0, NULL }
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "faultput._core",
+    "faultput's native core: the touch loop and the gate that times it.", -1, core_methods
+};
+
+#define ADD_CONSTANT(m, name) PyModule_AddIntConstant(m, #name, name)
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    if (PyType_Ready(&GateType) < 0) {
+        return NULL;
+    }
+    PyObject *m = PyModule_Create(&core_module);
+    if (m == NULL) {
+        return NULL;
+    }
+    Py_INCREF(&GateType);
+    if (PyModule_AddObject(m, "Gate", (PyObject *) &GateType) < 0) {
+        Py_DECREF(&GateType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    ADD_CONSTANT(m, PROT_READ);
+    ADD_CONSTANT(m, PROT_WRITE);
+    ADD_CONSTANT(m, MAP_PRIVATE);
+    ADD_CONSTANT(m, MAP_SHARED);
+    ADD_CONSTANT(m, MAP_ANONYMOUS);
+#ifdef MAP_HUGETLB
+    ADD_CONSTANT(m, MAP_HUGETLB);
+#endif
+#ifdef MADV_HUGEPAGE
+    ADD_CONSTANT(m, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_NOHUGEPAGE
+    ADD_CONSTANT(m, MADV_NOHUGEPAGE);
+#endif
+#ifdef MADV_DONTNEED
+    ADD_CONSTANT(m, MADV_DONTNEED);
+#endif
+    return m;
+}

@@ -1,0 +1,23 @@
+"""The one error family faultput raises for things a user can act on.
+
+The command line turns each into a one-line message and its exit code;
+nothing else in faultput prints or exits.
+"""
+
+
+class FaultputError(Exception):
+    """A run could not be done as asked; the message names what and why."""
+
+    exit_code = 1
+
+
+class UsageError(FaultputError):
+    """The user asked for something invalid: a bad value, or more than the machine has."""
+
+    exit_code = 2
+
+
+class RunError(FaultputError):
+    """The system refused something during a run, such as a mapping."""
+
+    exit_code = 1

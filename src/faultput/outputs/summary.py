@@ -1,0 +1,69 @@
+"""The human summary of a result, and the table of a sweep."""
+
+from __future__ import annotations
+
+from ..result import NS_PER_S, RunResult
+from ..spec import format_bytes
+
+
+def describe(result: RunResult) -> str:
+    """Returns one line naming what was measured: fault type, variant, threads, mode, access, THP."""
+    spec = result.spec
+    thp = "THP allowed" if spec.thp else "THP off (MADV_NOHUGEPAGE)"
+    pinned = f", pinned from CPU {spec.first_cpu}" if spec.first_cpu is not None else ""
+    threads = f"{spec.threads} thread{'s' if spec.threads != 1 else ''}"
+    return (f"{spec.fault_type} faults: {spec.variant}, {threads} ({spec.mode} mode{pinned}), "
+            f"{spec.access} access, {thp}")
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def summary(result: RunResult) -> str:
+    """Returns the multi-line human summary of one result, findings included."""
+    spec = result.spec
+    lines = [describe(result)]
+    measured = len(result.measured)
+    warmups = len(result.iterations) - measured
+    if result.interrupted:
+        lines.append(f"  PARTIAL: interrupted after {measured} measured iteration"
+                     f"{'s' if measured != 1 else ''}")
+    if not measured:
+        lines.append("  nothing was measured")
+        return "\n".join(lines) + "\n"
+    observed = result.observed_fault or "n/a"
+    rows = [
+        ("pages / wall second", _number(result.pages_per_wall_second), ""),
+        ("pages / CPU second", _number(result.pages_per_cpu_second), ""),
+        ("faults per page", _number(result.faults_per_page, 2),
+         f"kernel counted {result.minor_faults:,} minor + {result.major_faults:,} major faults "
+         f"for {result.pages:,} pages; observed: {observed}"),
+        ("iterations", f"{measured:,}",
+         (f"+{warmups} warmup, " if warmups else "") + f"{format_bytes(spec.memory_bytes)} each"),
+        ("pages", f"{result.pages:,}",
+         f"{spec.object_count} x {format_bytes(spec.object_size_bytes)} objects per iteration, "
+         f"{format_bytes(spec.page_size_bytes)} pages"),
+        ("wall time", f"{result.wall_ns / NS_PER_S:.3f} s", ""),
+        ("CPU time", f"{result.cpu_ns / NS_PER_S:.3f} s", "summed over threads, in the touch loop"),
+    ]
+    for label, value, detail in rows:
+        line = f"  {label:<20} {value:>14}"
+        if detail:
+            line += f"   ({detail})"
+        lines.append(line)
+    for finding in result.findings:
+        lines.append(f"  note: {finding}")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_table(results: list[RunResult]) -> str:
+    """Returns a table with one row per result of a sweep."""
+    header = f"{'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  {'faults/page':>11}  {'iterations':>10}"
+    lines = [header]
+    for result in results:
+        partial = "  partial" if result.partial else ""
+        lines.append(f"{result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
+                     f"{_number(result.pages_per_cpu_second):>14}  {_number(result.faults_per_page, 2):>11}  "
+                     f"{len(result.measured):>10}{partial}")
+    return "\n".join(lines) + "\n"

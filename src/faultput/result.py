@@ -1,0 +1,203 @@
+"""A result: plain data holding every sample of one measurement, and the figures derived from it.
+
+The engine builds RunResults; the outputs read them. Nothing here measures or prints.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from .spec import RunSpec
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class WorkerRound:
+    """One worker's share of one iteration, as the native core measured it."""
+
+    cpu_ns: int
+    minor_faults: int
+    major_faults: int
+    items: int
+    pages: int
+    end_ns: int
+
+    @property
+    def faults(self) -> int:
+        """Returns minor plus major faults the kernel counted for this worker's touches."""
+        return self.minor_faults + self.major_faults
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One iteration: every object mapped, faulted by all workers, unmapped.
+
+    wall_ns runs from the release of the workers to the last one finishing.
+    resident_added_bytes is how much the process's resident memory of the fault
+    type's kind grew between mapping and unmapping (0 when the kernel allocated
+    nothing, as for the zero page).
+    """
+
+    index: int
+    warmup: bool
+    start_ns: int
+    end_ns: int
+    resident_added_bytes: int
+    workers: tuple[WorkerRound, ...]
+
+    @property
+    def wall_ns(self) -> int:
+        """Returns the wall time of this iteration in nanoseconds."""
+        return self.end_ns - self.start_ns
+
+    @property
+    def cpu_ns(self) -> int:
+        """Returns the CPU time all workers spent in the touch loop, in nanoseconds."""
+        return sum(worker.cpu_ns for worker in self.workers)
+
+    @property
+    def faults(self) -> int:
+        """Returns the faults the kernel counted for all workers' touches."""
+        return sum(worker.faults for worker in self.workers)
+
+    @property
+    def pages_touched(self) -> int:
+        """Returns the touches the workers made."""
+        return sum(worker.pages for worker in self.workers)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One measurement of one specification: every iteration, and what surrounded it."""
+
+    spec: RunSpec
+    tool_version: str
+    system: dict
+    started_at: str
+    ended_at: str
+    iterations: tuple[Iteration, ...]
+    interrupted: bool = False
+    error: str | None = None
+    findings: tuple[str, ...] = field(default=())
+
+    @property
+    def measured(self) -> tuple[Iteration, ...]:
+        """Returns the iterations that count: all but the warmups."""
+        return tuple(iteration for iteration in self.iterations if not iteration.warmup)
+
+    @property
+    def partial(self) -> bool:
+        """Returns whether the run stopped before its duration (interrupted or failed)."""
+        return self.interrupted or self.error is not None
+
+    @property
+    def pages(self) -> int:
+        """Returns pages faulted in the measured iterations, counted per object as the seed does."""
+        return self.spec.pages_per_iteration * len(self.measured)
+
+    @property
+    def wall_ns(self) -> int:
+        """Returns the summed wall time of the measured iterations."""
+        return sum(iteration.wall_ns for iteration in self.measured)
+
+    @property
+    def cpu_ns(self) -> int:
+        """Returns the summed touch-loop CPU time of all workers in the measured iterations."""
+        return sum(iteration.cpu_ns for iteration in self.measured)
+
+    @property
+    def minor_faults(self) -> int:
+        """Returns the minor faults the kernel counted in the measured iterations."""
+        return sum(w.minor_faults for iteration in self.measured for w in iteration.workers)
+
+    @property
+    def major_faults(self) -> int:
+        """Returns the major faults the kernel counted in the measured iterations."""
+        return sum(w.major_faults for iteration in self.measured for w in iteration.workers)
+
+    @property
+    def pages_per_wall_second(self) -> float | None:
+        """Returns pages per wall second (the seed's first figure), or None if nothing was measured."""
+        return self.pages * NS_PER_S / self.wall_ns if self.wall_ns else None
+
+    @property
+    def pages_per_cpu_second(self) -> float | None:
+        """Returns pages per CPU second (the seed's second figure), or None if nothing was measured."""
+        return self.pages * NS_PER_S / self.cpu_ns if self.cpu_ns else None
+
+    @property
+    def faults_per_page(self) -> float | None:
+        """Returns kernel-counted faults per page touched, or None if nothing was measured."""
+        return (self.minor_faults + self.major_faults) / self.pages if self.pages else None
+
+    @property
+    def resident_pages_per_page(self) -> float | None:
+        """Returns the median, over measured iterations, of pages the kernel allocated per page touched."""
+        if not self.measured:
+            return None
+        per_page = self.spec.page_size_bytes * self.spec.pages_per_iteration
+        return statistics.median(iteration.resident_added_bytes / per_page for iteration in self.measured)
+
+    @property
+    def observed_fault(self) -> str | None:
+        """Returns what the kernel did, judged from its own counts.
+
+        "zero fill" where each touch allocated a page, "zero page" where reads
+        allocated nothing, each with "huge" before it where one fault mapped
+        many pages (THP). None if nothing was measured.
+        """
+        faults_per_page = self.faults_per_page
+        resident = self.resident_pages_per_page
+        if faults_per_page is None or resident is None:
+            return None
+        kind = "zero fill" if resident >= 0.5 else "zero page"
+        return f"huge {kind}" if faults_per_page < 0.5 else kind
+
+    def to_dict(self) -> dict:
+        """Returns the whole result as JSON-ready data (see docs/result-format.md)."""
+        return {
+            "spec": self.spec.to_dict(),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "interrupted": self.interrupted,
+            "error": self.error,
+            "summary": {
+                "iterations": len(self.measured),
+                "warmup_iterations": len(self.iterations) - len(self.measured),
+                "pages": self.pages,
+                "wall_ns": self.wall_ns,
+                "cpu_ns": self.cpu_ns,
+                "pages_per_wall_second": self.pages_per_wall_second,
+                "pages_per_cpu_second": self.pages_per_cpu_second,
+                "minor_faults": self.minor_faults,
+                "major_faults": self.major_faults,
+                "faults_per_page": self.faults_per_page,
+                "resident_pages_per_page": self.resident_pages_per_page,
+                "observed_fault": self.observed_fault,
+            },
+            "findings": list(self.findings),
+            "iterations": [
+                {
+                    "index": iteration.index,
+                    "warmup": iteration.warmup,
+                    "start_ns": iteration.start_ns,
+                    "end_ns": iteration.end_ns,
+                    "wall_ns": iteration.wall_ns,
+                    "resident_added_bytes": iteration.resident_added_bytes,
+                    "workers": [
+                        {
+                            "cpu_ns": worker.cpu_ns,
+                            "minor_faults": worker.minor_faults,
+                            "major_faults": worker.major_faults,
+                            "items": worker.items,
+                            "pages": worker.pages,
+                            "end_ns": worker.end_ns,
+                        }
+                        for worker in iteration.workers
+                    ],
+                }
+                for iteration in self.iterations
+            ],
+        }

@@ -1,0 +1,254 @@
+"""A run specification: plain, immutable data saying exactly what to measure.
+
+make_spec() turns a user's choices into a RunSpec, filling in the seed's
+defaults and refusing, with a UsageError naming the bad value, anything the
+machine cannot run. Nothing is mapped or started here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+
+from . import platform
+from .errors import UsageError
+from .faults import FAULT_TYPE_FOR_ACCESS
+
+SEPARATE_OBJECTS = "separate-objects"
+SHARE_OBJECTS = "share-objects"
+VARIANTS = (SEPARATE_OBJECTS, SHARE_OBJECTS)
+ACCESSES = tuple(FAULT_TYPE_FOR_ACCESS)
+# Workers are threads of one process, sharing its address space, as in the seed.
+THREADS_MODE = "threads"
+
+# The seed's object size on macOS, where VM objects coalesce up to 128 MiB.
+DEFAULT_OBJECT_SIZE_BYTES = 128 * 1024 * 1024
+
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one measurement needs, resolved.
+
+    Memory per iteration is object_size_bytes * object_count; every object is
+    mapped at the start of each iteration and unmapped after its clock stops.
+    worker_cpus is None when threads are not pinned, else worker i's CPU.
+    """
+
+    fault_type: str
+    access: str
+    mode: str
+    variant: str
+    threads: int
+    duration_s: float
+    warmup_iterations: int
+    thp: bool
+    object_size_bytes: int
+    object_count: int
+    page_size_bytes: int
+    first_cpu: int | None
+    worker_cpus: tuple[int, ...] | None
+
+    @property
+    def memory_bytes(self) -> int:
+        """Returns the bytes mapped (and faulted) in each iteration."""
+        return self.object_size_bytes * self.object_count
+
+    @property
+    def pages_per_object(self) -> int:
+        """Returns the base pages in one object."""
+        return self.object_size_bytes // self.page_size_bytes
+
+    @property
+    def pages_per_iteration(self) -> int:
+        """Returns the pages one iteration faults in, counted per object as the seed does."""
+        return self.pages_per_object * self.object_count
+
+    def to_dict(self) -> dict:
+        """Returns the specification as JSON-ready data."""
+        data = asdict(self)
+        data["worker_cpus"] = list(self.worker_cpus) if self.worker_cpus is not None else None
+        data["memory_bytes"] = self.memory_bytes
+        return data
+
+
+def format_bytes(size_bytes: int | float) -> str:
+    """Returns a size in binary units, e.g. '128 MiB'."""
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_cpus(cpus) -> str:
+    """Returns a CPU set as ranges, e.g. '0-3,6'."""
+    ordered = sorted(cpus)
+    ranges: list[str] = []
+    start = previous = None
+    for cpu in ordered + [None]:
+        if start is not None and (cpu is None or cpu != previous + 1):
+            ranges.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if cpu is not None and start is None:
+            start = cpu
+        previous = cpu
+    return ",".join(ranges)
+
+
+def parse_size(text: str, what: str) -> int:
+    """Returns a byte count from '4096', '4k', '128M', '1GiB'; raises UsageError."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    if not match:
+        raise UsageError(f"{what} {text!r} is not a size (examples: 4096, 64K, 128M, 2G)")
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if size != int(size) or size <= 0:
+        raise UsageError(f"{what} {text!r} must be a positive whole number of bytes")
+    return int(size)
+
+
+def parse_duration(text: str) -> float:
+    """Returns a positive, finite number of seconds; raises UsageError."""
+    try:
+        duration_s = float(text)
+    except ValueError:
+        raise UsageError(f"duration {text!r} is not a number of seconds") from None
+    if not math.isfinite(duration_s) or duration_s <= 0:
+        raise UsageError(f"duration {text!r} must be a positive number of seconds")
+    return duration_s
+
+
+def parse_count(text: str, what: str, minimum: int = 1) -> int:
+    """Returns an integer of at least minimum; raises UsageError naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not a whole number") from None
+    if value < minimum:
+        adjective = "positive" if minimum == 1 else f"at least {minimum}"
+        raise UsageError(f"{what} {text!r} must be {adjective}")
+    return value
+
+
+def parse_thread_counts(text: str) -> list[int]:
+    """Returns the thread counts of '4', '1,2,4' or '1-8' (mixable: '1,2,8-10'), in order."""
+    counts: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        if dash:
+            first = parse_count(low, "threads")
+            last = parse_count(high, "threads")
+            if last < first:
+                raise UsageError(f"threads range {part!r} runs backwards")
+            counts.extend(range(first, last + 1))
+        else:
+            counts.append(parse_count(part, "threads"))
+    return list(dict.fromkeys(counts))
+
+
+def sweep_thread_counts(max_threads: int) -> list[int]:
+    """Returns 1..max_threads (the wrapper's --through-max-workers)."""
+    return list(range(1, max_threads + 1))
+
+
+def fast_sweep_thread_counts(max_threads: int) -> list[int]:
+    """Returns 1, 2 and each power of 4 up to max_threads (the wrapper's --through-max-workers-fast)."""
+    counts = [1]
+    if max_threads >= 2:
+        counts.append(2)
+    power = 4
+    while power <= max_threads:
+        counts.append(power)
+        power *= 4
+    return counts
+
+
+def make_spec(
+    *,
+    variant: str,
+    threads: int,
+    duration_s: float,
+    access: str = "write",
+    first_cpu: int | None = None,
+    thp: bool = False,
+    object_size_bytes: int | None = None,
+    memory_bytes: int | None = None,
+    warmup_iterations: int = 0,
+    oversubscribe: bool = False,
+) -> RunSpec:
+    """Returns a validated RunSpec; raises UsageError naming the first bad value.
+
+    Defaults follow the seed: 128 MiB objects and one object's worth of memory
+    per online CPU, whatever the thread count (per thread when oversubscribed,
+    so every thread still gets work).
+    """
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown variant {variant!r} (choose {' or '.join(VARIANTS)})")
+    if access not in ACCESSES:
+        raise UsageError(f"unknown access {access!r} (choose {' or '.join(ACCESSES)})")
+    if threads < 1:
+        raise UsageError(f"threads {threads} must be positive")
+    if warmup_iterations < 0:
+        raise UsageError(f"warmup {warmup_iterations} must be zero or more")
+    ncpu = platform.online_cpus()
+    if threads > ncpu and not oversubscribe:
+        raise UsageError(f"threads {threads} is more than the {ncpu} online CPUs; "
+                         "pass --oversubscribe to run more threads than CPUs")
+
+    page_size_bytes = platform.page_size_bytes()
+    if object_size_bytes is None:
+        object_size_bytes = DEFAULT_OBJECT_SIZE_BYTES
+    if object_size_bytes % page_size_bytes:
+        raise UsageError(f"object size {object_size_bytes} is not a multiple of the "
+                         f"{page_size_bytes}-byte page size")
+    if memory_bytes is None:
+        memory_bytes = object_size_bytes * max(ncpu, threads)
+    object_count = memory_bytes // object_size_bytes
+    if object_count < 1:
+        raise UsageError(f"memory {format_bytes(memory_bytes)} is smaller than one object "
+                         f"({format_bytes(object_size_bytes)})")
+    if variant == SEPARATE_OBJECTS and object_count < threads:
+        raise UsageError(f"separate-objects needs an object per thread: memory "
+                         f"{format_bytes(memory_bytes)} holds {object_count} objects of "
+                         f"{format_bytes(object_size_bytes)} for {threads} threads; raise --memory")
+    if variant == SHARE_OBJECTS and object_size_bytes // page_size_bytes < threads:
+        raise UsageError(f"share-objects needs objects of at least one page per thread: object size "
+                         f"{format_bytes(object_size_bytes)} is under {threads} pages")
+
+    mapped_bytes = object_count * object_size_bytes
+    available_bytes, source = platform.memory_available()
+    if available_bytes is not None and mapped_bytes > available_bytes:
+        raise UsageError(f"memory {format_bytes(mapped_bytes)} is more than this process can use "
+                         f"({format_bytes(available_bytes)} available, from {source})")
+
+    worker_cpus = None
+    if first_cpu is not None:
+        allowed = platform.allowed_cpus()
+        if first_cpu < 0 or first_cpu >= ncpu or first_cpu not in allowed:
+            raise UsageError(f"first CPU {first_cpu} is not one this process may use "
+                             f"(allowed: {format_cpus(allowed)})")
+        worker_cpus = tuple((i + first_cpu) % ncpu for i in range(threads))
+        refused = sorted(set(worker_cpus) - allowed)
+        if refused:
+            raise UsageError(f"first CPU {first_cpu} would pin threads to CPU {format_cpus(refused)}, "
+                             f"which this process may not use (allowed: {format_cpus(allowed)})")
+
+    return RunSpec(
+        fault_type=FAULT_TYPE_FOR_ACCESS[access],
+        access=access,
+        mode=THREADS_MODE,
+        variant=variant,
+        threads=threads,
+        duration_s=duration_s,
+        warmup_iterations=warmup_iterations,
+        thp=thp,
+        object_size_bytes=object_size_bytes,
+        object_count=object_count,
+        page_size_bytes=page_size_bytes,
+        first_cpu=first_cpu,
+        worker_cpus=worker_cpus,
+    )
