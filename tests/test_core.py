@@ -1,0 +1,109 @@
+"""The native core: the touch loop counts what the kernel counts, and the gate runs the seed's protocol."""
+
+import threading
+
+import pytest
+
+from faultput import _core, platform
+
+PAGE = platform.page_size_bytes()
+
+
+@pytest.fixture
+def mapping():
+    """Yields a fresh 64-page anonymous mapping without huge pages; unmaps it afterwards."""
+    size = 64 * PAGE
+    address = platform.map_anonymous(size, allow_thp=False)
+    yield address, size
+    platform.unmap(address, size)
+
+
+def test_write_touch_takes_one_minor_fault_per_page(mapping):
+    address, size = mapping
+    cpu_ns, minor, major, pages = _core.touch(address, size, PAGE, True)
+    assert pages == 64
+    assert minor == 64 and major == 0
+    assert cpu_ns > 0
+
+
+def test_read_touch_is_not_optimised_away(mapping):
+    address, size = mapping
+    _, minor, _, pages = _core.touch(address, size, PAGE, False)
+    assert pages == minor == 64
+
+
+def test_second_touch_of_present_pages_takes_no_fault(mapping):
+    address, size = mapping
+    _core.touch(address, size, PAGE, True)
+    _, minor, major, pages = _core.touch(address, size, PAGE, True)
+    assert (minor, major, pages) == (0, 0, 64)
+
+
+def test_stride_touches_every_nth_page(mapping):
+    address, size = mapping
+    _, minor, _, pages = _core.touch(address + PAGE, size - PAGE, 4 * PAGE, True)
+    assert pages == minor == 16
+
+
+def test_zero_stride_is_refused(mapping):
+    address, size = mapping
+    with pytest.raises(ValueError):
+        _core.touch(address, size, 0, True)
+
+
+def test_failed_mmap_raises_oserror():
+    with pytest.raises(OSError):
+        _core.mmap(1 << 62, _core.PROT_READ | _core.PROT_WRITE, _core.MAP_PRIVATE | _core.MAP_ANONYMOUS)
+
+
+def run_gate_rounds(workers, rounds, items_per_round):
+    """Runs rounds of the gate with real worker threads; returns (timings, per-worker round lists)."""
+    gate = _core.Gate(workers)
+    results = [[] for _ in range(workers)]
+
+    def worker(index):
+        while (measured := gate.work(index)) is not None:
+            results[index].append(measured)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    timings = []
+    for _ in range(rounds):
+        mappings = [platform.map_anonymous(16 * PAGE, allow_thp=False) for _ in range(items_per_round)]
+        gate.wait_parked()
+        gate.load([(address, 16 * PAGE) for address in mappings], PAGE, True)
+        start_ns = gate.release()
+        timings.append((start_ns, *gate.wait_done()))
+        for address in mappings:
+            platform.unmap(address, 16 * PAGE)
+    gate.wait_parked()
+    gate.stop()
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    return timings, results
+
+
+def test_gate_hands_out_every_item_once_per_round():
+    timings, results = run_gate_rounds(workers=3, rounds=4, items_per_round=7)
+    assert all(len(worker_rounds) == 4 for worker_rounds in results)
+    for k in range(4):
+        assert sum(results[w][k][3] for w in range(3)) == 7      # items
+        assert sum(results[w][k][4] for w in range(3)) == 7 * 16  # pages
+        assert sum(results[w][k][1] for w in range(3)) == 7 * 16  # minor faults
+
+
+def test_gate_wall_time_runs_from_release_to_last_worker():
+    timings, results = run_gate_rounds(workers=2, rounds=3, items_per_round=4)
+    for k, (released_ns, start_ns, end_ns) in enumerate(timings):
+        assert released_ns == start_ns
+        assert end_ns == max(results[w][k][5] for w in range(2))
+        assert end_ns > start_ns
+
+
+def test_gate_release_returns_none_once_stopped():
+    gate = _core.Gate(1)
+    gate.stop()
+    assert gate.release() is None
+    assert gate.work(0) is None
