@@ -20,6 +20,11 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
+def _faults_per_page(value: float | None) -> str:
+    """Returns faults per page with two decimals, or four where THP makes it tiny."""
+    return _number(value, 2 if value is None or value >= 0.1 else 4)
+
+
 def summary(result: RunResult) -> str:
     """Returns the multi-line human summary of one result, findings included."""
     spec = result.spec
@@ -36,7 +41,7 @@ def summary(result: RunResult) -> str:
     rows = [
         ("pages / wall second", _number(result.pages_per_wall_second), ""),
         ("pages / CPU second", _number(result.pages_per_cpu_second), ""),
-        ("faults per page", _number(result.faults_per_page, 2),
+        ("faults per page", _faults_per_page(result.faults_per_page),
          f"kernel counted {result.minor_faults:,} minor + {result.major_faults:,} major faults "
          f"for {result.pages:,} pages; observed: {observed}"),
         ("iterations", f"{measured:,}",
@@ -64,6 +69,6 @@ def sweep_table(results: list[RunResult]) -> str:
     for result in results:
         partial = "  partial" if result.partial else ""
         lines.append(f"{result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
-                     f"{_number(result.pages_per_cpu_second):>14}  {_number(result.faults_per_page, 2):>11}  "
+                     f"{_number(result.pages_per_cpu_second):>14}  {_faults_per_page(result.faults_per_page):>11}  "
                      f"{len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
