@@ -177,6 +177,45 @@ def test_sigterm_cleans_up_and_exits_143():
     assert report["threads"] == 1
 
 
+@pytest.mark.parametrize("fault", ["cow", "file-shared-write", "major"])
+def test_ctrl_c_during_a_fault_type_with_files_or_children_leaves_nothing(fault, tmp_path):
+    args = ["run", "--fault", fault, "--duration", "600", "--threads", "1", "--object-size", "12M",
+            "--memory", "24M", "--dir", str(tmp_path), "-v"]
+    process, stdout, stderr = interrupt_after(args, "Starting Iteration 3", "stderr", signal.SIGINT)
+    report = probe_report(stdout)
+    assert report["exit_code"] == 130, stderr
+    assert report["children"] == []
+    assert objects_left(report, 12 << 20) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_list_shows_every_fault_type_and_whether_it_runs_here():
+    from faultput.faults import all_fault_types
+    completed = faultput("list")
+    assert completed.returncode == 0, completed.stderr
+    for name, fault_type in all_fault_types().items():
+        assert re.search(rf"^{re.escape(name)} +{re.escape(fault_type.summary)}$", completed.stdout, re.M)
+    verdicts = re.findall(r"modes: [a-z, ]+; (runs here|cannot run here: .+)$", completed.stdout, re.M)
+    assert len(verdicts) == len(all_fault_types())
+    assert "runs here" in verdicts
+
+
+def test_seed_form_still_measures_zero_fill_while_run_takes_fault_lists(tmp_path):
+    json_path, perfdata_path = tmp_path / "r.json", tmp_path / "p.json"
+    completed = faultput("run", "--fault", "zero-fill,shmem", "--threads", "1", *SMALL,
+                         "--json", str(json_path), "--perfdata", str(perfdata_path))
+    assert completed.returncode == 0, completed.stderr
+    assert "zero-fill faults:" in completed.stdout and "shmem faults:" in completed.stdout
+    document = json.loads(json_path.read_text())
+    assert [r["spec"]["fault_type"] for r in document["results"]] == ["zero-fill", "shmem"]
+    records = json.loads(perfdata_path.read_text())["data"]
+    assert [r["variables"]["fault_type"] for r in records] == ["zero-fill"] * 2 + ["shmem"] * 2
+
+
+def test_bad_fault_type_is_refused_with_the_known_ones():
+    assert_one_line_error(faultput("run", "--fault", "zero-fill,page-in"), 2, "'page-in'", "known:")
+
+
 def test_run_form_summary_names_what_was_measured():
     completed = faultput("run", "--threads", "1", *SMALL)
     assert completed.returncode == 0, completed.stderr

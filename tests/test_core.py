@@ -1,5 +1,6 @@
 """The native core: the touch loop counts what the kernel counts, and the gate runs the seed's protocol."""
 
+import os
 import threading
 
 import pytest
@@ -13,14 +14,14 @@ PAGE = platform.page_size_bytes()
 def mapping():
     """Yields a fresh 64-page anonymous mapping without huge pages; unmaps it afterwards."""
     size = 64 * PAGE
-    address = platform.map_anonymous(size, allow_thp=False)
+    address = platform.map_memory(size)
     yield address, size
     platform.unmap(address, size)
 
 
 def test_write_touch_takes_one_minor_fault_per_page(mapping):
     address, size = mapping
-    cpu_ns, minor, major, pages = _core.touch(address, size, PAGE, True)
+    cpu_ns, minor, major, pages = _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
     assert pages == 64
     assert minor == 64 and major == 0
     assert cpu_ns > 0
@@ -28,27 +29,66 @@ def test_write_touch_takes_one_minor_fault_per_page(mapping):
 
 def test_read_touch_is_not_optimised_away(mapping):
     address, size = mapping
-    _, minor, _, pages = _core.touch(address, size, PAGE, False)
+    _, minor, _, pages = _core.touch(address, size, PAGE, _core.TOUCH_READ)
     assert pages == minor == 64
 
 
 def test_second_touch_of_present_pages_takes_no_fault(mapping):
     address, size = mapping
-    _core.touch(address, size, PAGE, True)
-    _, minor, major, pages = _core.touch(address, size, PAGE, True)
+    _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
+    _, minor, major, pages = _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
     assert (minor, major, pages) == (0, 0, 64)
 
 
 def test_stride_touches_every_nth_page(mapping):
     address, size = mapping
-    _, minor, _, pages = _core.touch(address + PAGE, size - PAGE, 4 * PAGE, True)
+    _, minor, _, pages = _core.touch(address + PAGE, size - PAGE, 4 * PAGE, _core.TOUCH_WRITE)
     assert pages == minor == 16
+
+
+def test_populate_faults_pages_in_without_touching_them(mapping):
+    address, size = mapping
+    _, minor, _, pages = _core.touch(address, size, PAGE, _core.TOUCH_POPULATE)
+    assert pages == 64 and minor == 64
+    _, minor, _, _ = _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
+    assert minor == 0
+
+
+def test_unknown_touch_mode_is_refused(mapping):
+    address, size = mapping
+    with pytest.raises(ValueError, match="unknown touch mode 7"):
+        _core.touch(address, size, PAGE, 7)
+
+
+def test_uffd_handler_resolves_every_missing_page(mapping):
+    address, size = mapping
+    handler = _core.Uffd(True)
+    try:
+        handler.register(address, size)
+        _, minor, major, pages = _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
+        assert pages == 64 and minor + major == 64
+        assert handler.handled() == 64
+    finally:
+        handler.close()
+
+
+def test_held_child_keeps_pages_copy_on_write(mapping):
+    address, size = mapping
+    _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
+    child = _core.hold_in_child()
+    try:
+        _, minor, _, _ = _core.touch(address, size, PAGE, _core.TOUCH_WRITE)
+        assert minor == 64
+    finally:
+        platform.kill_and_reap(child)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(child, os.WNOHANG)
 
 
 def test_zero_stride_is_refused(mapping):
     address, size = mapping
     with pytest.raises(ValueError):
-        _core.touch(address, size, 0, True)
+        _core.touch(address, size, 0, _core.TOUCH_WRITE)
 
 
 def test_failed_mmap_raises_oserror():
@@ -70,9 +110,9 @@ def run_gate_rounds(workers, rounds, items_per_round):
         thread.start()
     timings = []
     for _ in range(rounds):
-        mappings = [platform.map_anonymous(16 * PAGE, allow_thp=False) for _ in range(items_per_round)]
+        mappings = [platform.map_memory(16 * PAGE) for _ in range(items_per_round)]
         gate.wait_parked()
-        gate.load([(address, 16 * PAGE) for address in mappings], PAGE, True)
+        gate.load([(address, 16 * PAGE) for address in mappings], PAGE, _core.TOUCH_WRITE)
         start_ns = gate.release()
         timings.append((start_ns, *gate.wait_done()))
         for address in mappings:

@@ -3,7 +3,8 @@
  *
  * Table of contents (every function is declared here with what it returns):
  *
- *   touch_pages()          read or write one byte every stride bytes of a buffer.
+ *   touch_pages()          read or write one byte every stride bytes of a buffer, or
+ *                          populate it with MADV_POPULATE_WRITE (no trap).
  *   pages_in()             how many touches touch_pages() makes over a buffer.
  *   thread_cpu_ns()        this thread's CPU time, in nanoseconds.
  *   monotonic_ns()         CLOCK_MONOTONIC_RAW, in nanoseconds (the seed's wall clock).
@@ -15,7 +16,7 @@
  *   Python type Gate: the seed's work queue and iteration protocol, so that
  *   between release() and the last worker finishing no Python runs at all:
  *     Gate(workers)          a gate for that many worker threads
- *     load(items, stride, write)   the next round's work queue
+ *     load(items, stride, mode)    the next round's work queue
  *     wait_parked()          waits until every worker is parked at the gate
  *     release() -> start_ns  waits until every worker is parked, then starts
  *                            the clock and wakes them all (the seed's
@@ -29,6 +30,16 @@
  *                            each, wait for the others; None once stopped
  *     abort()                no more items are handed out this round
  *     stop()                 parked workers return None
+ *
+ *   Python type Uffd: a userfaultfd and its native handler thread, which
+ *   resolves every missing-page fault with UFFDIO_COPY or UFFDIO_ZEROPAGE:
+ *     Uffd(copy)             create, handshake, start the handler
+ *     register(address, size)   handle missing-page faults in that range
+ *     handled() -> int       faults resolved so far
+ *     close()                stop and join the handler, close the descriptors
+ *
+ *   hold_in_child() -> pid: fork a child that only holds the parent's memory
+ *   (copy-on-write) and waits to be killed; it never runs Python.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -42,9 +53,17 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NS_PER_S 1000000000ULL
 #define CACHE_LINE_BYTES 128
@@ -62,21 +81,39 @@ typedef struct {
     uint64_t pages;
 } worker_round_t;
 
-static void touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int write);
+/* How touch_pages() touches: the values Python passes as `mode`. */
+enum touch_mode { TOUCH_READ = 0, TOUCH_WRITE = 1, TOUCH_POPULATE = 2 };
+
+static void touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int mode);
 static uint64_t pages_in(size_t size_bytes, size_t stride_bytes);
 static uint64_t thread_cpu_ns(void);
 static uint64_t monotonic_ns(void);
 static void block_async_signals(void);
-static void touch_item(const work_item_t *item, size_t stride_bytes, int write, worker_round_t *round);
+static void touch_item(const work_item_t *item, size_t stride_bytes, int mode, worker_round_t *round);
 
 /* Reads land here so that the compiler cannot drop them. */
 static volatile unsigned char touch_sink;
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static size_t page_size_bytes;
+
 static void
-touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int write)
+touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int mode)
 {
     unsigned char *end = start + size_bytes;
-    if (write) {
+    if (mode == TOUCH_POPULATE) {
+        /* One call per contiguous run: the kernel's fault path without the trap. */
+        if (stride_bytes == page_size_bytes) {
+            madvise(start, size_bytes, MADV_POPULATE_WRITE);
+        } else {
+            for (unsigned char *p = start; p < end; p += stride_bytes) {
+                madvise(p, page_size_bytes, MADV_POPULATE_WRITE);
+            }
+        }
+    } else if (mode == TOUCH_WRITE) {
         for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
             *p = 1;
         }
@@ -125,13 +162,17 @@ block_async_signals(void)
 }
 
 static void
-touch_item(const work_item_t *item, size_t stride_bytes, int write, worker_round_t *round)
+touch_item(const work_item_t *item, size_t stride_bytes, int mode, worker_round_t *round)
 {
     struct rusage usage_before, usage_after;
+    /* Take each snapshot once first: after a fork the stack pages they write are
+     * copy-on-write, and that fault would otherwise land inside the counted window. */
+    getrusage(RUSAGE_THREAD, &usage_after);
+    (void) thread_cpu_ns();
     getrusage(RUSAGE_THREAD, &usage_before);
     uint64_t cpu_before_ns = thread_cpu_ns();
 
-    touch_pages(item->start, item->size_bytes, stride_bytes, write);
+    touch_pages(item->start, item->size_bytes, stride_bytes, mode);
 
     uint64_t cpu_after_ns = thread_cpu_ns();
     getrusage(RUSAGE_THREAD, &usage_after);
@@ -143,10 +184,14 @@ touch_item(const work_item_t *item, size_t stride_bytes, int write, worker_round
 }
 
 static int
-parse_stride(unsigned long long stride_bytes)
+parse_touch(unsigned long long stride_bytes, int mode)
 {
     if (stride_bytes == 0) {
         PyErr_SetString(PyExc_ValueError, "stride must be positive");
+        return -1;
+    }
+    if (mode != TOUCH_READ && mode != TOUCH_WRITE && mode != TOUCH_POPULATE) {
+        PyErr_Format(PyExc_ValueError, "unknown touch mode %d", mode);
         return -1;
     }
     return 0;
@@ -158,17 +203,17 @@ static PyObject *
 core_touch(PyObject *self, PyObject *args)
 {
     unsigned long long address, size_bytes, stride_bytes;
-    int write;
-    if (!PyArg_ParseTuple(args, "KKKp", &address, &size_bytes, &stride_bytes, &write)) {
+    int mode;
+    if (!PyArg_ParseTuple(args, "KKKi", &address, &size_bytes, &stride_bytes, &mode)) {
         return NULL;
     }
-    if (parse_stride(stride_bytes) < 0) {
+    if (parse_touch(stride_bytes, mode) < 0) {
         return NULL;
     }
     work_item_t item = { (unsigned char *) (uintptr_t) address, (size_t) size_bytes };
     worker_round_t round = { 0 };
     Py_BEGIN_ALLOW_THREADS
-    touch_item(&item, (size_t) stride_bytes, write, &round);
+    touch_item(&item, (size_t) stride_bytes, mode, &round);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("(KKKK)", (unsigned long long) round.cpu_ns,
                          (unsigned long long) round.minor_faults,
@@ -253,7 +298,7 @@ typedef struct {
     work_item_t *items;
     size_t n_items;
     size_t stride_bytes;
-    int write;
+    int mode;
     atomic_size_t *next_item;    /* alone on its cache line: the seed pads it likewise */
     uint64_t start_ns;
     uint64_t end_ns;
@@ -320,11 +365,11 @@ Gate_load(Gate *self, PyObject *args)
 {
     PyObject *items_obj;
     unsigned long long stride_bytes;
-    int write;
-    if (!gate_ready(self) || !PyArg_ParseTuple(args, "OKp", &items_obj, &stride_bytes, &write)) {
+    int mode;
+    if (!gate_ready(self) || !PyArg_ParseTuple(args, "OKi", &items_obj, &stride_bytes, &mode)) {
         return NULL;
     }
-    if (parse_stride(stride_bytes) < 0) {
+    if (parse_touch(stride_bytes, mode) < 0) {
         return NULL;
     }
     PyObject *seq = PySequence_Fast(items_obj, "items must be a sequence of (address, size) pairs");
@@ -360,7 +405,7 @@ Gate_load(Gate *self, PyObject *args)
     self->items = items;
     self->n_items = (size_t) n;
     self->stride_bytes = (size_t) stride_bytes;
-    self->write = write;
+    self->mode = mode;
     pthread_mutex_unlock(&self->lock);
     Py_RETURN_NONE;
 }
@@ -486,7 +531,7 @@ Gate_work(Gate *self, PyObject *args)
     self->round_seen[index] = this_round;
     const work_item_t *items = self->items;
     size_t n_items = self->n_items, stride_bytes = self->stride_bytes;
-    int write = self->write;
+    int mode = self->mode;
     pthread_mutex_unlock(&self->lock);
 
     if (!stopped) {
@@ -496,7 +541,7 @@ Gate_work(Gate *self, PyObject *args)
             if (i >= n_items) {
                 break;
             }
-            touch_item(&items[i], stride_bytes, write, &round);
+            touch_item(&items[i], stride_bytes, mode, &round);
         }
         end_ns = monotonic_ns();
 
@@ -557,7 +602,7 @@ Gate_stop(Gate *self, PyObject *unused)
 
 static PyMethodDef Gate_methods[] = {
     { "load", (PyCFunction) Gate_load, METH_VARARGS,
-      "load(items, stride_bytes, write): the next round's work queue of (address, size) pairs." },
+      "load(items, stride_bytes, mode): the next round's work queue of (address, size) pairs." },
     { "wait_parked", (PyCFunction) Gate_wait_parked, METH_NOARGS,
       "wait_parked(): wait until every worker is parked at the start gate (or the gate stopped)." },
     { "release", (PyCFunction) Gate_release, METH_NOARGS,
@@ -583,9 +628,246 @@ static PyTypeObject GateType = {
     .tp_methods = Gate_methods,
 };
 
+
+/* ---- Uffd ---- */
+
+typedef struct {
+    PyObject_HEAD
+    int uffd;
+    int stop_fd;
+    int copy;                   /* UFFDIO_COPY a page; else UFFDIO_ZEROPAGE */
+    int running;
+    pthread_t thread;
+    unsigned char *source_page; /* what UFFDIO_COPY copies */
+    atomic_ullong handled;
+    atomic_int failed_errno;
+} Uffd;
+
+/* The handler thread: resolve each missing-page fault until stop_fd is written. */
+static void *
+uffd_handler(void *arg)
+{
+    Uffd *self = arg;
+    struct uffd_msg messages[64];
+    struct pollfd fds[2] = { { self->uffd, POLLIN, 0 }, { self->stop_fd, POLLIN, 0 } };
+    block_async_signals();
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            atomic_store(&self->failed_errno, errno);
+            return NULL;
+        }
+        if (fds[1].revents & POLLIN) {
+            return NULL;
+        }
+        ssize_t got = read(self->uffd, messages, sizeof(messages));
+        if (got < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                continue;
+            }
+            atomic_store(&self->failed_errno, errno);
+            return NULL;
+        }
+        for (size_t i = 0; i < (size_t) got / sizeof(messages[0]); i++) {
+            if (messages[i].event != UFFD_EVENT_PAGEFAULT) {
+                continue;
+            }
+            unsigned long long page = messages[i].arg.pagefault.address & ~((unsigned long long) page_size_bytes - 1);
+            /* Counted before resolving: resolving wakes the faulting thread. */
+            atomic_fetch_add(&self->handled, 1);
+            int rc;
+            if (self->copy) {
+                struct uffdio_copy copy = { .dst = page, .src = (unsigned long long) (uintptr_t) self->source_page,
+                                            .len = page_size_bytes, .mode = 0 };
+                rc = ioctl(self->uffd, UFFDIO_COPY, &copy);
+            } else {
+                struct uffdio_zeropage zero = { .range = { .start = page, .len = page_size_bytes }, .mode = 0 };
+                rc = ioctl(self->uffd, UFFDIO_ZEROPAGE, &zero);
+            }
+            /* EEXIST: another fault on the same page was resolved first. */
+            if (rc != 0 && errno != EEXIST) {
+                atomic_store(&self->failed_errno, errno);
+            }
+        }
+    }
+}
+
+static int
+Uffd_init(Uffd *self, PyObject *args, PyObject *kwds)
+{
+    int copy;
+    if (self->running) {
+        PyErr_SetString(PyExc_RuntimeError, "Uffd already initialized");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "p", &copy)) {
+        return -1;
+    }
+    int flags = O_CLOEXEC | O_NONBLOCK;
+#ifdef UFFD_USER_MODE_ONLY
+    /* Only user-mode faults: what the touch loop takes, and what an unprivileged user may handle. */
+    flags |= UFFD_USER_MODE_ONLY;
+#endif
+    self->uffd = self->stop_fd = -1;
+    int fd = (int) syscall(SYS_userfaultfd, flags);
+    if (fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    struct uffdio_api api = { .api = UFFD_API, .features = 0 };
+    if (ioctl(fd, UFFDIO_API, &api) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        close(fd);
+        return -1;
+    }
+    self->source_page = mmap(NULL, page_size_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    self->stop_fd = eventfd(0, EFD_CLOEXEC);
+    if (self->source_page == MAP_FAILED || self->stop_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        if (self->source_page != MAP_FAILED) {
+            munmap(self->source_page, page_size_bytes);
+        }
+        if (self->stop_fd >= 0) {
+            close(self->stop_fd);
+        }
+        close(fd);
+        return -1;
+    }
+    memset(self->source_page, 1, page_size_bytes);
+    self->uffd = fd;
+    self->copy = copy;
+    atomic_init(&self->handled, 0);
+    atomic_init(&self->failed_errno, 0);
+    int rc = pthread_create(&self->thread, NULL, uffd_handler, self);
+    if (rc != 0) {
+        errno = rc;
+        PyErr_SetFromErrno(PyExc_OSError);
+        munmap(self->source_page, page_size_bytes);
+        close(self->stop_fd);
+        close(fd);
+        return -1;
+    }
+    self->running = 1;
+    return 0;
+}
+
+static void
+uffd_close(Uffd *self)
+{
+    if (!self->running) {
+        return;
+    }
+    uint64_t one = 1;
+    if (write(self->stop_fd, &one, sizeof(one)) != sizeof(one)) {
+        /* The handler also ends when the descriptor is closed under it; join regardless. */
+    }
+    pthread_join(self->thread, NULL);
+    close(self->stop_fd);
+    close(self->uffd);
+    munmap(self->source_page, page_size_bytes);
+    self->running = 0;
+}
+
+static PyObject *
+Uffd_register(Uffd *self, PyObject *args)
+{
+    unsigned long long address, length;
+    if (!PyArg_ParseTuple(args, "KK", &address, &length)) {
+        return NULL;
+    }
+    if (!self->running) {
+        PyErr_SetString(PyExc_RuntimeError, "Uffd is closed");
+        return NULL;
+    }
+    struct uffdio_register reg = { .range = { .start = address, .len = length },
+                                   .mode = UFFDIO_REGISTER_MODE_MISSING };
+    if (ioctl(self->uffd, UFFDIO_REGISTER, &reg) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Uffd_handled(Uffd *self, PyObject *unused)
+{
+    int failed = atomic_load(&self->failed_errno);
+    if (failed) {
+        errno = failed;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromUnsignedLongLong(atomic_load(&self->handled));
+}
+
+static PyObject *
+Uffd_close(Uffd *self, PyObject *unused)
+{
+    Py_BEGIN_ALLOW_THREADS
+    uffd_close(self);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static void
+Uffd_dealloc(Uffd *self)
+{
+    uffd_close(self);
+    Py_TYPE(self)->tp_free((PyObject *) self);
+}
+
+static PyMethodDef Uffd_methods[] = {
+    { "register", (PyCFunction) Uffd_register, METH_VARARGS,
+      "register(address, size): resolve missing-page faults in that range." },
+    { "handled", (PyCFunction) Uffd_handled, METH_NOARGS,
+      "handled() -> faults resolved so far; raises OSError if the handler failed." },
+    { "close", (PyCFunction) Uffd_close, METH_NOARGS, "close(): stop the handler thread." },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyTypeObject UffdType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "faultput._core.Uffd",
+    .tp_doc = "A userfaultfd with a native handler thread.",
+    .tp_basicsize = sizeof(Uffd),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc) Uffd_init,
+    .tp_dealloc = (destructor) Uffd_dealloc,
+    .tp_methods = Uffd_methods,
+};
+
+/* ---- hold_in_child ---- */
+
+static PyObject *
+core_hold_in_child(PyObject *self, PyObject *unused)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (pid == 0) {
+        /* Only async-signal-safe calls here: the parent may have other threads. */
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(0);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    return PyLong_FromLong((long) pid);
+}
+
 static PyMethodDef core_methods[] = {
+    { "hold_in_child", core_hold_in_child, METH_NOARGS,
+      "hold_in_child() -> pid of a child holding this process's memory until killed." },
     { "touch", core_touch, METH_VARARGS,
-      "touch(address, size_bytes, stride_bytes, write) -> (cpu_ns, minor_faults, major_faults, pages)." },
+      "touch(address, size_bytes, stride_bytes, mode) -> (cpu_ns, minor_faults, major_faults, pages)." },
     { "now_ns", core_now_ns, METH_NOARGS, "now_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds." },
     { "mmap", core_mmap, METH_VARARGS, "mmap(length, prot, flags, fd=-1, offset=0) -> address." },
     { "munmap", core_munmap, METH_VARARGS, "munmap(address, length)." },
@@ -603,9 +885,10 @@ static struct PyModuleDef core_module = {
 PyMODINIT_FUNC
 PyInit__core(void)
 {
-    if (PyType_Ready(&GateType) < 0) {
+    if (PyType_Ready(&GateType) < 0 || PyType_Ready(&UffdType) < 0) {
         return NULL;
     }
+    page_size_bytes = (size_t) sysconf(_SC_PAGESIZE);
     PyObject *m = PyModule_Create(&core_module);
     if (m == NULL) {
         return NULL;
@@ -616,6 +899,16 @@ PyInit__core(void)
         Py_DECREF(m);
         return NULL;
     }
+    Py_INCREF(&UffdType);
+    if (PyModule_AddObject(m, "Uffd", (PyObject *) &UffdType) < 0) {
+        Py_DECREF(&UffdType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    ADD_CONSTANT(m, TOUCH_READ);
+    ADD_CONSTANT(m, TOUCH_WRITE);
+    ADD_CONSTANT(m, TOUCH_POPULATE);
+    ADD_CONSTANT(m, MADV_POPULATE_WRITE);
     ADD_CONSTANT(m, PROT_READ);
     ADD_CONSTANT(m, PROT_WRITE);
     ADD_CONSTANT(m, MAP_PRIVATE);
@@ -632,6 +925,9 @@ PyInit__core(void)
 #endif
 #ifdef MADV_DONTNEED
     ADD_CONSTANT(m, MADV_DONTNEED);
+#endif
+#ifdef MADV_RANDOM
+    ADD_CONSTANT(m, MADV_RANDOM);
 #endif
     return m;
 }

@@ -26,8 +26,10 @@ usage:
   faultput [-v] <separate-objects|share-objects> <duration_s> <threads> [first_cpu]
       the seed's command line and output (zero fill faults, no warmup)
   faultput run [options]
-      long options, thread sweeps, a readable summary, JSON and perfdata files
+      every fault type, thread sweeps, a readable summary, JSON and perfdata files
       (faultput run --help lists them)
+  faultput list
+      the fault types, what each measures, and whether it can run here
 
 variants:
   separate-objects   each thread faults in its own objects
@@ -55,7 +57,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _run_parser() -> _Parser:
-    from .spec import ACCESSES, VARIANTS, parse_count, parse_duration, parse_size, parse_thread_counts
+    from .spec import (ACCESSES, MODES, VARIANTS, parse_count, parse_duration, parse_names, parse_size,
+                       parse_thread_counts)
 
     parser = _Parser(
         prog="faultput run",
@@ -77,9 +80,18 @@ def _run_parser() -> _Parser:
                        help="run 1, 2 and each power of 4 up to n threads")
     parser.add_argument("--first-cpu", type=lambda t: parse_count(t, "first CPU", minimum=0),
                         metavar="CPU", help="pin worker i to CPU (i + CPU) mod online CPUs")
-    parser.add_argument("--access", choices=ACCESSES, default="write",
-                        help="write: a zero fill fault on Linux; read: the seed's literal access, "
-                             "which maps the shared zero page on Linux (default: %(default)s)")
+    parser.add_argument("--fault", type=parse_names, metavar="TYPES",
+                        help="fault types to measure, comma-separated (faultput list shows them; "
+                             "default: zero-fill)")
+    parser.add_argument("--access", choices=ACCESSES,
+                        help="without --fault: write measures zero-fill, read the seed's literal "
+                             "access, which maps the shared zero page on Linux (zero-page)")
+    parser.add_argument("--mode", choices=MODES, default=MODES[0],
+                        help="threads of one process (the seed's), or one process per worker, each "
+                             "with its own address space (default: %(default)s)")
+    parser.add_argument("--dir", metavar="DIR",
+                        help="where file-backed fault types make their private directory "
+                             "(default: the system temporary directory)")
     parser.add_argument("--thp", action="store_true",
                         help="allow transparent huge pages (requested with MADV_HUGEPAGE where THP "
                              "is in madvise mode); default: MADV_NOHUGEPAGE on every object")
@@ -123,10 +135,11 @@ def _run_command(argv: list[str]) -> int:
         if path:
             check_writable(path, what)
     specs = [
-        make_spec(variant=args.variant, threads=threads, duration_s=args.duration, access=args.access,
-                  first_cpu=args.first_cpu, thp=args.thp, object_size_bytes=args.object_size,
-                  memory_bytes=args.memory, warmup_iterations=args.warmup,
-                  oversubscribe=args.oversubscribe)
+        make_spec(variant=args.variant, threads=threads, duration_s=args.duration, fault_type=fault_type,
+                  access=args.access, mode=args.mode, directory=args.dir, first_cpu=args.first_cpu,
+                  thp=args.thp, object_size_bytes=args.object_size, memory_bytes=args.memory,
+                  warmup_iterations=args.warmup, oversubscribe=args.oversubscribe)
+        for fault_type in (args.fault or [None])
         for threads in _thread_counts(args)
     ]
 
@@ -143,6 +156,28 @@ def _run_command(argv: list[str]) -> int:
     if args.perfdata:
         perfdata.write(args.perfdata, results)
     return _exit_code(results)
+
+
+def _list_command(argv: list[str]) -> int:
+    """Prints every fault type, what it measures, its modes, and whether it can run here."""
+    parser = _Parser(prog="faultput list",
+                     description="List the fault types and whether each can run on this machine "
+                                 "(with the default sizes, in threads mode).")
+    parser.parse_args(argv)
+    from .errors import FaultTypeUnavailable
+    from .faults import all_fault_types
+    from .spec import SEPARATE_OBJECTS, make_spec
+
+    for fault_type in all_fault_types().values():
+        try:
+            make_spec(variant=SEPARATE_OBJECTS, threads=1, duration_s=1, fault_type=fault_type.name,
+                      mode=fault_type.modes[0])
+            runnable = "runs here"
+        except FaultTypeUnavailable as refusal:
+            runnable = f"cannot run here: {refusal.reason}"
+        sys.stdout.write(f"{fault_type.name:<18} {fault_type.summary}\n"
+                         f"{'':<18} modes: {', '.join(fault_type.modes)}; {runnable}\n")
+    return 0
 
 
 def _is_seed_variant(word: str) -> bool:
@@ -202,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if argv[0] == "run":
             return _run_command(argv[1:])
+        if argv[0] == "list":
+            return _list_command(argv[1:])
         first_word = argv[1] if argv[0] == "-v" and len(argv) > 1 else argv[0]
         if _is_seed_variant(first_word):
             return _seed_command(argv)
         raise UsageError(f"unknown command or variant {first_word!r} "
-                         "(commands: run; variants: separate-objects, share-objects)")
+                         "(commands: run, list; variants: separate-objects, share-objects)")
     except FaultputError as error:
         sys.stderr.write(f"faultput: error: {error}\n")
         return error.exit_code

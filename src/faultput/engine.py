@@ -64,8 +64,9 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
     rounds: list[list[WorkerRound]] = [[] for _ in range(spec.threads)]
     worker_errors: list[str] = []
     records: list[tuple[int, bool, int, int, int]] = []
-    mapped: list[int] = []
     interrupted = False
+    directory = None
+    state = None
     emit("initialized", None)
 
     workers = [
@@ -78,6 +79,9 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
         for i in range(spec.threads)
     ]
     try:
+        if fault_type.uses_files:
+            directory = platform.private_directory(spec.directory)
+        state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
         for worker in workers:
             worker.start()
         emit("spawned", None)
@@ -93,16 +97,10 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
             if worker_errors:
                 break
             emit("caught_up", None)
-            _map_objects(fault_type, spec, mapped)
-            items, stride_bytes = work_queue(mapped, spec)
-            gate.load(items, stride_bytes, fault_type.writes)
-            resident_before = platform.resident_bytes().anonymous
-            emit("waking", None)
-            if gate.release() is None:
+            timed = _iteration(gate, fault_type, state, emit)
+            if timed is None:
                 break
-            start_ns, end_ns = gate.wait_done()
-            resident_added = platform.resident_bytes().anonymous - resident_before
-            _unmap_objects(fault_type, spec, mapped)
+            start_ns, end_ns, resident_added = timed
             records.append((number, warmup, start_ns, end_ns, resident_added))
             if not warmup:
                 measured_wall_ns += end_ns - start_ns
@@ -111,7 +109,11 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        _shut_down(gate, workers, fault_type, spec, mapped)
+        _shut_down(gate, workers)
+        if state is not None:
+            fault_type.close(state)
+        if directory is not None:
+            platform.remove_directory(directory)
     if worker_errors:
         raise RunError(worker_errors[0])
     emit("end", None)
@@ -125,38 +127,72 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
     result = RunResult(spec=spec, tool_version=__version__, system=platform.system_facts(),
                        started_at=started_at, ended_at=_timestamp(), iterations=iterations,
                        interrupted=interrupted)
-    return replace(result, findings=checks.judge(result, fault_type, platform.thp_enabled()))
+    observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
+    return replace(result, observed_fault=observed, findings=findings)
 
 
-def _map_objects(fault_type, spec: RunSpec, mapped: list[int]) -> None:
-    """Maps every object of one iteration into mapped; raises RunError naming the one that failed."""
-    for k in range(spec.object_count):
+def _system_call(what: str, function, *args):
+    """Calls a fault type hook; an OSError becomes a RunError naming what failed."""
+    try:
+        return function(*args)
+    except OSError as error:
+        raise RunError(f"{what} failed: {error.strerror or error}") from None
+
+
+def _resident(fault_type) -> int:
+    """Returns this process's resident bytes of the kind the fault type allocates (0 if none)."""
+    if fault_type.resident_kind is None:
+        return 0
+    return getattr(platform.resident_bytes(), fault_type.resident_kind)
+
+
+def _iteration(gate: _core.Gate, fault_type, state, emit) -> tuple[int, int, int] | None:
+    """Runs one iteration: map, prepare, release, wait, undo, unmap.
+
+    Returns (start_ns, end_ns, resident bytes added), or None if the gate was stopped.
+    Whatever happens, the round is over and every object unmapped when it returns or raises.
+    """
+    spec = state.spec
+    mapped: list[int] = []
+    prepared = False
+    try:
+        for k in range(spec.object_count):
+            try:
+                mapped.append(fault_type.map_object(state, k))
+            except OSError as error:
+                raise RunError(f"mmap of object {k + 1} of {spec.object_count} "
+                               f"({format_bytes(spec.object_size_bytes)}) failed: "
+                               f"{error.strerror}") from None
+        items, stride_bytes = work_queue(mapped, spec)
+        gate.load(items, stride_bytes, fault_type.touch_mode)
+        prepared = True
+        _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
+        resident_before = _resident(fault_type)
+        emit("waking", None)
+        if gate.release() is None:
+            return None
         try:
-            mapped.append(fault_type.map_object(spec.object_size_bytes, spec.thp))
-        except OSError as error:
-            raise RunError(f"mmap of object {k + 1} of {spec.object_count} "
-                           f"({format_bytes(spec.object_size_bytes)}) failed: {error.strerror}") from None
+            start_ns, end_ns = gate.wait_done()
+        except BaseException:
+            gate.abort()
+            gate.wait_done(interruptible=False)
+            raise
+        return start_ns, end_ns, _resident(fault_type) - resident_before
+    finally:
+        if prepared:
+            _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
+        while mapped:
+            fault_type.unmap_object(state, mapped.pop())
 
 
-def _unmap_objects(fault_type, spec: RunSpec, mapped: list[int]) -> None:
-    """Unmaps every object in mapped, emptying it as it goes."""
-    while mapped:
-        fault_type.unmap_object(mapped[-1], spec.object_size_bytes)
-        mapped.pop()
-
-
-def _shut_down(gate: _core.Gate, workers: list[threading.Thread], fault_type, spec: RunSpec,
-               mapped: list[int]) -> None:
-    """Stops and joins every worker and unmaps everything, whatever state the run was left in."""
+def _shut_down(gate: _core.Gate, workers: list[threading.Thread]) -> None:
+    """Stops and joins every worker, whatever state the run was left in."""
     gate.abort()
-    if any(worker.is_alive() for worker in workers):
-        # A round in flight ends after the items already taken; none started means no wait.
-        gate.wait_done(interruptible=False)
+    gate.wait_done(interruptible=False)
     gate.stop()
     for worker in workers:
         if worker.ident is not None:
             worker.join()
-    _unmap_objects(fault_type, spec, mapped)
 
 
 def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,

@@ -21,3 +21,11 @@ class RunError(FaultputError):
     """The system refused something during a run, such as a mapping."""
 
     exit_code = 1
+
+
+class FaultTypeUnavailable(UsageError):
+    """A fault type cannot run on this machine; reason says why, without the type's name."""
+
+    def __init__(self, fault_type: str, reason: str):
+        super().__init__(f"fault type {fault_type} cannot run here: {reason}")
+        self.reason = reason

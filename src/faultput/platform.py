@@ -7,7 +7,11 @@ portable primitives of the native core.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import signal
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,29 +159,37 @@ def memory_total_bytes() -> int | None:
     return _meminfo_bytes("MemTotal")
 
 
-def map_anonymous(size_bytes: int, allow_thp: bool) -> int:
-    """Maps private anonymous memory; returns its address.
+def map_memory(size_bytes: int, *, shared: bool = False, writable: bool = True, fd: int = -1,
+               offset: int = 0, huge_pages: str = "off") -> int:
+    """Maps an object to fault in; returns its address. Raises OSError if mmap fails.
 
-    Without allow_thp the mapping gets MADV_NOHUGEPAGE, so one fault maps one base
-    page even where THP is `always`. With allow_thp, where THP is in `madvise`
-    mode the mapping asks for huge pages with MADV_HUGEPAGE, since in that mode
-    merely allowing them would change nothing. Raises OSError if mmap fails.
+    fd -1 maps anonymous memory, private or shared; otherwise that file from offset.
+    huge_pages: "off" gives the mapping MADV_NOHUGEPAGE, so one fault maps one base
+    page even where THP is `always`; "allow" leaves THP to the system, asking with
+    MADV_HUGEPAGE where THP is in `madvise` mode (where merely allowing them would
+    change nothing); "request" always asks with MADV_HUGEPAGE; "hugetlb" maps
+    MAP_HUGETLB memory from the reserved pool.
     """
-    address = _core.mmap(size_bytes, _core.PROT_READ | _core.PROT_WRITE,
-                         _core.MAP_PRIVATE | _core.MAP_ANONYMOUS)
+    prot = _core.PROT_READ | (_core.PROT_WRITE if writable else 0)
+    flags = _core.MAP_SHARED if shared else _core.MAP_PRIVATE
+    if fd < 0:
+        flags |= _core.MAP_ANONYMOUS
+    if huge_pages == "hugetlb":
+        flags |= _core.MAP_HUGETLB
+    address = _core.mmap(size_bytes, prot, flags, fd, offset)
     try:
-        set_thp_policy(address, size_bytes, allow_thp)
+        _set_thp_policy(address, size_bytes, huge_pages)
     except BaseException:
         _core.munmap(address, size_bytes)
         raise
     return address
 
 
-def set_thp_policy(address: int, size_bytes: int, allow_thp: bool) -> None:
-    """Applies faultput's THP policy to a mapping (see map_anonymous)."""
-    if not allow_thp:
+def _set_thp_policy(address: int, size_bytes: int, huge_pages: str) -> None:
+    """Applies a huge_pages policy of map_memory to a mapping."""
+    if huge_pages == "off":
         advice = getattr(_core, "MADV_NOHUGEPAGE", None)
-    elif thp_enabled() == "madvise":
+    elif huge_pages == "request" or (huge_pages == "allow" and thp_enabled() == "madvise"):
         advice = getattr(_core, "MADV_HUGEPAGE", None)
     else:
         advice = None
@@ -187,13 +199,152 @@ def set_thp_policy(address: int, size_bytes: int, allow_thp: bool) -> None:
         _core.madvise(address, size_bytes, advice)
     except OSError as error:
         # EINVAL: a kernel built without THP, where there is nothing to disable.
-        if error.errno != 22:
+        if error.errno != errno.EINVAL:
             raise
 
 
 def unmap(address: int, size_bytes: int) -> None:
-    """Unmaps a mapping made by map_anonymous."""
+    """Unmaps a mapping made by map_memory."""
     _core.munmap(address, size_bytes)
+
+
+def advise_random(address: int, size_bytes: int) -> None:
+    """Turns off readahead for a file mapping (MADV_RANDOM): each fault reads its own page."""
+    _core.madvise(address, size_bytes, _core.MADV_RANDOM)
+
+
+def drop_cached_pages(fd: int) -> None:
+    """Drops a file's clean pages from the page cache (POSIX_FADV_DONTNEED)."""
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+
+
+def create_data_file(path: Path, size_bytes: int) -> int:
+    """Creates path (mode 0600, never an existing file) holding size_bytes of real data,
+    written and fsynced so that it is on disk and in the page cache; returns an open
+    read-write descriptor."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        chunk = bytes(range(256)) * 4096
+        written = 0
+        while written < size_bytes:
+            written += os.write(fd, chunk[: min(len(chunk), size_bytes - written)])
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def private_directory(parent: str | None) -> Path:
+    """Creates a new directory only this user can enter (mode 0700); returns its path."""
+    return Path(tempfile.mkdtemp(prefix="faultput-", dir=parent))
+
+
+def remove_directory(path: Path) -> None:
+    """Removes a directory made by private_directory, with everything in it."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def free_disk_bytes(path: str) -> int:
+    """Returns the bytes an unprivileged user may still write under path."""
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+# Filesystems that keep file pages in memory only: no major fault can come from them.
+MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs", "devtmpfs", "hugetlbfs"})
+
+
+def filesystem_type(path: str) -> str | None:
+    """Returns the type of the filesystem holding path (from /proc/self/mountinfo)."""
+    target = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    try:
+        lines = (PROC / "self" / "mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        try:
+            separator = fields.index("-")
+        except ValueError:
+            continue
+        mount_point = fields[4].replace("\\040", " ")
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and (best is None or len(mount_point) >= best[0]):
+            best = (len(mount_point), fields[separator + 1])
+    return best[1] if best else None
+
+
+def fault_around_bytes() -> int:
+    """Returns how much a read fault on a cached file page maps around it (default 64 KiB)."""
+    try:
+        return int(Path("/sys/kernel/debug/fault_around_bytes").read_text())
+    except (OSError, ValueError):
+        return 65536
+
+
+def hugetlb_page_bytes() -> int | None:
+    """Returns the default hugetlb page size in bytes, or None without hugetlb."""
+    return _meminfo_bytes("Hugepagesize")
+
+
+def hugetlb_free_pages() -> int:
+    """Returns the reserved hugetlb pages that are free."""
+    try:
+        for line in (PROC / "meminfo").read_text().splitlines():
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def userfaultfd_unavailable_reason() -> str | None:
+    """Returns why this process cannot use userfaultfd, or None if it can."""
+    try:
+        _core.Uffd(True).close()
+    except OSError as error:
+        if error.errno == errno.ENOSYS:
+            return "this kernel was built without userfaultfd"
+        if error.errno == errno.EPERM:
+            try:
+                setting = (PROC / "sys" / "vm" / "unprivileged_userfaultfd").read_text().strip()
+            except OSError:
+                setting = "unknown"
+            return (f"userfaultfd is not permitted here (vm.unprivileged_userfaultfd is {setting}, "
+                    "and this process lacks CAP_SYS_PTRACE, or a seccomp policy forbids it)")
+        return f"userfaultfd failed: {error.strerror}"
+    return None
+
+
+def populate_unavailable_reason() -> str | None:
+    """Returns why MADV_POPULATE_WRITE cannot be used here, or None if it can."""
+    size = page_size_bytes()
+    address = map_memory(size)
+    try:
+        _core.madvise(address, size, _core.MADV_POPULATE_WRITE)
+    except OSError as error:
+        return f"MADV_POPULATE_WRITE is not supported (Linux 5.14 or newer needed): {error.strerror}"
+    finally:
+        unmap(address, size)
+    return None
+
+
+def kill_and_reap(pid: int) -> None:
+    """Kills a child with SIGKILL and waits for it, so that nothing is left running."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    while True:
+        try:
+            os.waitpid(pid, 0)
+            return
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def pin_current_thread(cpu: int) -> None:

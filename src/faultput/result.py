@@ -36,8 +36,8 @@ class Iteration:
 
     wall_ns runs from the release of the workers to the last one finishing.
     resident_added_bytes is how much the process's resident memory of the fault
-    type's kind grew between mapping and unmapping (0 when the kernel allocated
-    nothing, as for the zero page).
+    type's kind grew over the touches (0 when the kernel allocated nothing, as
+    for the zero page, or when the fault type has no such kind).
     """
 
     index: int
@@ -70,7 +70,10 @@ class Iteration:
 
 @dataclass(frozen=True)
 class RunResult:
-    """One measurement of one specification: every iteration, and what surrounded it."""
+    """One measurement of one specification: every iteration, and what surrounded it.
+
+    observed_fault and findings are the judgement of checks.judge on the kernel's counts.
+    """
 
     spec: RunSpec
     tool_version: str
@@ -80,6 +83,7 @@ class RunResult:
     iterations: tuple[Iteration, ...]
     interrupted: bool = False
     error: str | None = None
+    observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
 
     @property
@@ -139,21 +143,6 @@ class RunResult:
             return None
         per_page = self.spec.page_size_bytes * self.spec.pages_per_iteration
         return statistics.median(iteration.resident_added_bytes / per_page for iteration in self.measured)
-
-    @property
-    def observed_fault(self) -> str | None:
-        """Returns what the kernel did, judged from its own counts.
-
-        "zero fill" where each touch allocated a page, "zero page" where reads
-        allocated nothing, each with "huge" before it where one fault mapped
-        many pages (THP). None if nothing was measured.
-        """
-        faults_per_page = self.faults_per_page
-        resident = self.resident_pages_per_page
-        if faults_per_page is None or resident is None:
-            return None
-        kind = "zero fill" if resident >= 0.5 else "zero page"
-        return f"huge {kind}" if faults_per_page < 0.5 else kind
 
     def to_dict(self) -> dict:
         """Returns the whole result as JSON-ready data (see docs/result-format.md)."""

@@ -8,19 +8,24 @@ machine cannot run. Nothing is mapped or started here.
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass
 
 from . import platform
-from .errors import UsageError
-from .faults import FAULT_TYPE_FOR_ACCESS
+from .errors import FaultTypeUnavailable, UsageError
+from .faults import FAULT_TYPE_FOR_ACCESS, get_fault_type
 
 SEPARATE_OBJECTS = "separate-objects"
 SHARE_OBJECTS = "share-objects"
 VARIANTS = (SEPARATE_OBJECTS, SHARE_OBJECTS)
 ACCESSES = tuple(FAULT_TYPE_FOR_ACCESS)
-# Workers are threads of one process, sharing its address space, as in the seed.
+# Workers are threads of one process, sharing its address space, as in the seed...
 THREADS_MODE = "threads"
+# ...or each its own process with its own address space, as will-it-scale's _processes.
+PROCESSES_MODE = "processes"
+MODES = (THREADS_MODE, PROCESSES_MODE)
 
 # The seed's object size on macOS, where VM objects coalesce up to 128 MiB.
 DEFAULT_OBJECT_SIZE_BYTES = 128 * 1024 * 1024
@@ -35,6 +40,7 @@ class RunSpec:
     Memory per iteration is object_size_bytes * object_count; every object is
     mapped at the start of each iteration and unmapped after its clock stops.
     worker_cpus is None when threads are not pinned, else worker i's CPU.
+    directory is where a file-backed fault type makes its private directory.
     """
 
     fault_type: str
@@ -50,6 +56,7 @@ class RunSpec:
     page_size_bytes: int
     first_cpu: int | None
     worker_cpus: tuple[int, ...] | None
+    directory: str | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -133,6 +140,18 @@ def parse_count(text: str, what: str, minimum: int = 1) -> int:
     return value
 
 
+def parse_names(text: str) -> list[str]:
+    """Returns the fault type names of 'zero-fill' or 'zero-fill,shmem', each checked to exist."""
+    from .faults import get_fault_type
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError(f"fault types {text!r}: name at least one (faultput list shows them)")
+    for name in names:
+        get_fault_type(name)
+    return list(dict.fromkeys(names))
+
+
 def parse_thread_counts(text: str) -> list[int]:
     """Returns the thread counts of '4', '1,2,4' or '1-8' (mixable: '1,2,8-10'), in order."""
     counts: list[int] = []
@@ -172,7 +191,10 @@ def make_spec(
     variant: str,
     threads: int,
     duration_s: float,
-    access: str = "write",
+    fault_type: str | None = None,
+    access: str | None = None,
+    mode: str = THREADS_MODE,
+    directory: str | None = None,
     first_cpu: int | None = None,
     thp: bool = False,
     object_size_bytes: int | None = None,
@@ -188,8 +210,23 @@ def make_spec(
     """
     if variant not in VARIANTS:
         raise UsageError(f"unknown variant {variant!r} (choose {' or '.join(VARIANTS)})")
-    if access not in ACCESSES:
+    if access is not None and access not in ACCESSES:
         raise UsageError(f"unknown access {access!r} (choose {' or '.join(ACCESSES)})")
+    if fault_type is None:
+        fault_type = FAULT_TYPE_FOR_ACCESS[access or "write"]
+    elif access is not None:
+        raise UsageError(f"access {access!r} only chooses between zero-fill and zero-page; "
+                         f"fault type {fault_type!r} decides its own access")
+    kind = get_fault_type(fault_type)
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r} (choose {' or '.join(MODES)})")
+    if mode not in kind.modes:
+        raise UsageError(f"fault type {kind.name} runs only in {' and '.join(kind.modes)} mode, "
+                         f"not {mode} mode")
+    if mode == PROCESSES_MODE and variant == SHARE_OBJECTS and not kind.shared_between_processes:
+        raise UsageError(f"share-objects in processes mode needs memory the processes share; "
+                         f"{kind.name} memory is private to each process (use threads mode, or a "
+                         "file-backed fault type)")
     if threads < 1:
         raise UsageError(f"threads {threads} must be positive")
     if warmup_iterations < 0:
@@ -225,6 +262,11 @@ def make_spec(
         raise UsageError(f"memory {format_bytes(mapped_bytes)} is more than this process can use "
                          f"({format_bytes(available_bytes)} available, from {source})")
 
+    if kind.uses_files:
+        directory = _file_directory(directory, mapped_bytes)
+    else:
+        directory = None
+
     worker_cpus = None
     if first_cpu is not None:
         allowed = platform.allowed_cpus()
@@ -237,10 +279,10 @@ def make_spec(
             raise UsageError(f"first CPU {first_cpu} would pin threads to CPU {format_cpus(refused)}, "
                              f"which this process may not use (allowed: {format_cpus(allowed)})")
 
-    return RunSpec(
-        fault_type=FAULT_TYPE_FOR_ACCESS[access],
-        access=access,
-        mode=THREADS_MODE,
+    spec = RunSpec(
+        fault_type=kind.name,
+        access=kind.touch,
+        mode=mode,
         variant=variant,
         threads=threads,
         duration_s=duration_s,
@@ -251,4 +293,23 @@ def make_spec(
         page_size_bytes=page_size_bytes,
         first_cpu=first_cpu,
         worker_cpus=worker_cpus,
+        directory=directory,
     )
+    reason = kind.unavailable_reason(spec)
+    if reason is not None:
+        raise FaultTypeUnavailable(kind.name, reason)
+    return spec
+
+
+def _file_directory(directory: str | None, file_bytes: int) -> str:
+    """Returns the directory a file-backed run makes its private directory in, checked for space."""
+    directory = directory or tempfile.gettempdir()
+    if not os.path.isdir(directory):
+        raise UsageError(f"directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"directory {directory!r} is not writable")
+    free_bytes = platform.free_disk_bytes(directory)
+    if free_bytes < file_bytes:
+        raise UsageError(f"directory {directory!r} has {format_bytes(free_bytes)} free; the run's file "
+                         f"needs {format_bytes(file_bytes)}")
+    return directory

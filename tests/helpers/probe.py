@@ -5,8 +5,8 @@
 The last stdout line is JSON: the exit code, the sizes of the mappings made
 during the run that are still mapped and flagged MADV_NOHUGEPAGE ("nh" in
 smaps: faultput's objects, but also thread stacks, which kernels since 6.7
-map without huge pages, so callers compare sizes with the object size), and
-how many threads are alive. With --address-space-headroom, RLIMIT_AS is
+map without huge pages, so callers compare sizes with the object size), how
+many threads are alive, and the pids of living child processes. With --address-space-headroom, RLIMIT_AS is
 set that many bytes above the current address space, so that mmap fails.
 """
 
@@ -32,6 +32,15 @@ def nohugepage_mappings() -> list[tuple[str, int]]:
                 low, high = (int(part, 16) for part in current.split("-"))
                 found.append((current, high - low))
     return found
+
+
+def child_processes() -> list[int]:
+    """Returns the pids of this process's living children."""
+    children: list[int] = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as listing:
+            children.extend(int(pid) for pid in listing.read().split())
+    return children
 
 
 def address_space_bytes() -> int:
@@ -61,7 +70,8 @@ def main() -> None:
     code = faultput_main(args)
     left = [size for mapping, size in nohugepage_mappings() if (mapping, size) not in before]
     sys.stdout.flush()
-    print(json.dumps({"exit_code": code, "left_mapped": left, "threads": threading.active_count()}))
+    print(json.dumps({"exit_code": code, "left_mapped": left, "threads": threading.active_count(),
+                      "children": child_processes()}))
     sys.stdout.flush()
     os._exit(code)
 

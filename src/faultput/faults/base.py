@@ -1,41 +1,150 @@
-"""What a fault type is: what to map, how to touch it, and what the kernel should count."""
+"""What a fault type is: what to map, how to touch it, what to do around each iteration,
+and what the kernel should count for one touched page.
+
+Each module of this package subclasses FaultType, overrides only the hooks it
+needs, and exposes one instance as FAULT_TYPE. The engine calls, in order:
+
+    unavailable_reason(spec)     before anything: None, or why it cannot run here
+    open(spec, directory)        once per run: files and handlers; returns its state
+    map_object(state, k)         each iteration, for each object k: returns its address
+    before_touch(state, addresses)   each iteration, after mapping, before the clock
+    after_touch(state, addresses)    each iteration, after the clock, always
+    unmap_object(state, address)     each iteration, for each object
+    close(state)                 once per run, always
+
+Hooks never print; they raise OSError for the engine to report.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from .. import platform
+from .. import _core, platform
+
+TOUCH_MODES = {"read": _core.TOUCH_READ, "write": _core.TOUCH_WRITE, "populate": _core.TOUCH_POPULATE}
 
 
-@dataclass(frozen=True)
+@dataclass
+class RunState:
+    """What a fault type keeps for one run: the spec, its files, and anything else it needs."""
+
+    spec: Any
+    directory: Path | None = None
+    fd: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
 class FaultType:
-    """One kind of page fault faultput can measure.
+    """One kind of page fault. Subclasses set the class attributes and override hooks.
 
     name: the short name used on the command line and in results.
     summary: one line on what it measures.
-    access: "write" or "read", how the touch loop touches each page.
-    faults_per_page: kernel faults one touched base page should cost.
-    resident_pages_per_page: pages the kernel should allocate per touched page
-        (1 for a zero fill fault, 0 for a fault that maps the shared zero page).
+    touch: "read", "write" or "populate" (MADV_POPULATE_WRITE, no trap).
+    resident_kind: which of this process's resident counters a touched page should
+        grow ("anonymous", "file", "shmem"), or None where it says nothing.
+    resident_pages_per_page: how much that counter should grow per page touched.
+    uses_files: whether the type needs a private directory with a file in it.
+    shared_between_processes: whether every process maps the same memory, so that
+        share-objects means the same thing in processes mode as in threads mode.
+    modes: the worker modes this type can run in.
+    maps_many_per_fault: whether the kernel may map several pages per fault (file
+        pages: fault-around, large page cache folios), so that fewer faults than
+        expected is a fact to report rather than a sign something was wrong.
     linux_note: what a user coming from the seed (XNU) should know, or None.
     """
 
-    name: str
-    summary: str
-    access: str
-    faults_per_page: float
-    resident_pages_per_page: float
+    name = ""
+    summary = ""
+    touch = "write"
+    resident_kind: str | None = "anonymous"
+    resident_pages_per_page: float = 1.0
+    uses_files = False
+    shared_between_processes = False
+    modes = ("threads",)
+    maps_many_per_fault = False
     linux_note: str | None = None
 
     @property
-    def writes(self) -> bool:
-        """Returns whether the touch loop writes (rather than reads) each page."""
-        return self.access == "write"
+    def touch_mode(self) -> int:
+        """Returns the native core's touch mode."""
+        return TOUCH_MODES[self.touch]
 
-    def map_object(self, size_bytes: int, allow_thp: bool) -> int:
-        """Maps one object to fault in; returns its address. Raises OSError."""
-        return platform.map_anonymous(size_bytes, allow_thp)
+    def unavailable_reason(self, spec) -> str | None:
+        """Returns why this type cannot run spec on this machine, or None if it can."""
+        return None
 
-    def unmap_object(self, address: int, size_bytes: int) -> None:
+    def faults_per_page(self, spec) -> float:
+        """Returns the kernel faults one touched base page should cost."""
+        return 1.0
+
+    def observe(self, faults_per_page: float, resident_pages_per_page: float | None) -> str:
+        """Returns, in a few words, what the kernel's counts show it did."""
+        if faults_per_page < 0.5:
+            return f"{self.name}, about {1 / faults_per_page:.0f} pages per fault"
+        return self.name
+
+    def huge_pages(self, spec) -> str:
+        """Returns the THP policy for the objects: "off", "allow" or "request"."""
+        return "allow" if spec.thp else "off"
+
+    def open(self, spec, directory: Path | None) -> RunState:
+        """Prepares a run; returns the state every other hook receives."""
+        return RunState(spec=spec, directory=directory)
+
+    def map_object(self, state: RunState, k: int) -> int:
+        """Maps object k for one iteration; returns its address."""
+        return platform.map_memory(state.spec.object_size_bytes, huge_pages=self.huge_pages(state.spec))
+
+    def before_touch(self, state: RunState, addresses: list[int]) -> None:
+        """Runs after the objects are mapped and before the clock starts."""
+
+    def after_touch(self, state: RunState, addresses: list[int]) -> None:
+        """Runs after the clock stops, before unmapping; always, even after Ctrl-C."""
+
+    def unmap_object(self, state: RunState, address: int) -> None:
         """Undoes map_object."""
-        platform.unmap(address, size_bytes)
+        platform.unmap(address, state.spec.object_size_bytes)
+
+    def close(self, state: RunState) -> None:
+        """Releases what open() acquired; always called."""
+
+
+def observe_anonymous(fault_type: FaultType, faults_per_page: float,
+                      resident_pages_per_page: float | None) -> str:
+    """Returns "zero fill" where each touch allocated a page, "zero page" where it allocated
+    nothing, with "huge" before it where one fault mapped many pages (THP)."""
+    kind = "zero fill" if (resident_pages_per_page or 0.0) >= 0.5 else "zero page"
+    return f"huge {kind}" if faults_per_page < 0.5 else kind
+
+
+class FileBacked(FaultType):
+    """A fault type whose objects are slices of one file in the run's private directory.
+
+    The file holds the whole iteration's memory, object k at offset k x object size.
+    It is written with real data (not holes), fsynced, and so starts in the page cache.
+    """
+
+    uses_files = True
+    shared_between_processes = True
+    maps_many_per_fault = True
+    map_shared = True
+    resident_kind = "file"
+
+    def open(self, spec, directory: Path | None) -> RunState:
+        state = RunState(spec=spec, directory=directory)
+        state.fd = platform.create_data_file(directory / f"{self.name}.data", spec.memory_bytes)
+        return state
+
+    def map_object(self, state: RunState, k: int) -> int:
+        spec = state.spec
+        return platform.map_memory(spec.object_size_bytes, shared=self.map_shared,
+                                   writable=self.touch != "read", fd=state.fd,
+                                   offset=k * spec.object_size_bytes, huge_pages=self.huge_pages(spec))
+
+    def close(self, state: RunState) -> None:
+        if state.fd is not None:
+            os.close(state.fd)
+            state.fd = None

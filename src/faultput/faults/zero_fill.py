@@ -1,11 +1,13 @@
 """zero-fill: the first write to private anonymous memory allocates and zeroes a page."""
 
-from .base import FaultType
+from .base import FaultType, observe_anonymous
 
-FAULT_TYPE = FaultType(
-    name="zero-fill",
-    summary="first write to private anonymous memory: the kernel allocates and zeroes a page",
-    access="write",
-    faults_per_page=1.0,
-    resident_pages_per_page=1.0,
-)
+
+class ZeroFill(FaultType):
+    name = "zero-fill"
+    summary = "first write to private anonymous memory: the kernel allocates and zeroes a page"
+    touch = "write"
+    observe = observe_anonymous
+
+
+FAULT_TYPE = ZeroFill()

@@ -1,0 +1,163 @@
+"""Each fault type costs what it should, refuses clearly where it cannot run, and cleans up."""
+
+import os
+import stat
+
+import pytest
+
+from faultput import _core, engine, platform
+from faultput.errors import FaultTypeUnavailable, UsageError
+from faultput.faults import all_fault_types, get_fault_type
+from faultput.spec import make_spec
+
+PAGE = platform.page_size_bytes()
+HUGE = platform.huge_page_bytes()
+
+
+def spec_for(name, tmp_path, variant="separate-objects", threads=2, **overrides):
+    values = dict(variant=variant, threads=min(threads, platform.online_cpus()), duration_s=0.1,
+                  fault_type=name, object_size_bytes=4 * HUGE, memory_bytes=8 * HUGE,
+                  warmup_iterations=1, directory=str(tmp_path))
+    values.update(overrides)
+    return make_spec(**values)
+
+
+def runnable(name, tmp_path):
+    try:
+        spec_for(name, tmp_path)
+    except FaultTypeUnavailable as refusal:
+        pytest.skip(f"{name} cannot run here: {refusal.reason}")
+
+
+# (fault type, lowest and highest faults per page that are right for it)
+ONE_PER_PAGE = (0.99, 1.1)
+EXPECTED_FAULTS_PER_PAGE = {
+    "zero-fill": (1.0, 1.0),
+    "zero-page": (1.0, 1.0),
+    "shmem": ONE_PER_PAGE,
+    "cow": ONE_PER_PAGE,
+    "file-cow": ONE_PER_PAGE,
+    "populate": ONE_PER_PAGE,
+    "uffd": ONE_PER_PAGE,
+    "major": ONE_PER_PAGE,
+    # One fault per huge page; threads racing on one huge page in share-objects may both fault.
+    "thp": (PAGE / HUGE, 4 * PAGE / HUGE),
+    "hugetlb": (PAGE / HUGE, 4 * PAGE / HUGE),
+    # At least fault-around's window per fault; large page cache folios map more.
+    "file-read": (1e-4, 1.1 * PAGE / platform.fault_around_bytes()),
+    "file-shared-write": (1e-4, 1.1),
+}
+
+
+def test_every_fault_type_has_an_expectation_here():
+    assert set(EXPECTED_FAULTS_PER_PAGE) == set(all_fault_types())
+
+
+@pytest.mark.parametrize("variant", ["separate-objects", "share-objects"])
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAULTS_PER_PAGE))
+def test_fault_type_costs_what_it_should(name, variant, tmp_path):
+    runnable(name, tmp_path)
+    result = engine.run(spec_for(name, tmp_path, variant=variant))
+    low, high = EXPECTED_FAULTS_PER_PAGE[name]
+    assert result.measured
+    assert low <= result.faults_per_page <= high, result.findings
+    assert result.spec.fault_type == name
+    assert result.pages_per_wall_second > 0 and result.pages_per_cpu_second > 0
+    if name == "major":
+        assert result.major_faults >= 0.9 * result.pages
+    if name in ("file-read", "zero-fill", "zero-page", "shmem", "populate"):
+        assert result.major_faults == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_file_backed_types_use_a_private_directory_and_file(tmp_path, monkeypatch):
+    seen = {}
+    fault_type = get_fault_type("file-read")
+
+    def record(state, addresses):
+        seen["directory"] = stat.S_IMODE(os.stat(state.directory).st_mode)
+        seen["parent"] = state.directory.parent
+        seen["file"] = stat.S_IMODE(os.fstat(state.fd).st_mode)
+        seen["size"] = os.fstat(state.fd).st_size
+
+    monkeypatch.setattr(fault_type, "before_touch", record)
+    spec = spec_for("file-read", tmp_path)
+    engine.run(spec)
+    assert seen == {"directory": 0o700, "parent": tmp_path, "file": 0o600, "size": spec.memory_bytes}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_run_removes_its_files(tmp_path, monkeypatch):
+    fault_type = get_fault_type("file-cow")
+
+    def fail(state, addresses):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(fault_type, "before_touch", fail)
+    with pytest.raises(Exception, match="Input/output error"):
+        engine.run(spec_for("file-cow", tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cow_leaves_no_child_behind(tmp_path):
+    runnable("cow", tmp_path)
+    engine.run(spec_for("cow", tmp_path))
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_file_types_refuse_a_directory_without_room(tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "free_disk_bytes", lambda path: 1 << 20)
+    with pytest.raises(UsageError, match=r"has 1 MiB free; the run's file needs 16 MiB"):
+        spec_for("file-read", tmp_path)
+
+
+def test_file_types_refuse_a_missing_directory(tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        spec_for("file-read", tmp_path / "nowhere")
+
+
+def test_major_refuses_a_memory_filesystem(tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "filesystem_type", lambda path: "tmpfs")
+    with pytest.raises(FaultTypeUnavailable, match="is on tmpfs, which keeps files in memory"):
+        spec_for("major", tmp_path)
+
+
+def test_major_really_refuses_dev_shm_where_it_is_tmpfs():
+    if platform.filesystem_type("/dev/shm") != "tmpfs":
+        pytest.skip("/dev/shm is not tmpfs here")
+    with pytest.raises(FaultTypeUnavailable, match="/dev/shm is on tmpfs"):
+        make_spec(variant="separate-objects", threads=1, duration_s=1, fault_type="major",
+                  object_size_bytes=4 << 20, memory_bytes=4 << 20, directory="/dev/shm")
+
+
+def test_hugetlb_without_reserved_pages_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "hugetlb_free_pages", lambda: 0)
+    with pytest.raises(FaultTypeUnavailable, match=r"free huge pages .* are needed and 0 are reserved"):
+        spec_for("hugetlb", tmp_path)
+
+
+def test_thp_disabled_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "thp_enabled", lambda: "never")
+    with pytest.raises(FaultTypeUnavailable, match="transparent huge pages are disabled"):
+        spec_for("thp", tmp_path)
+
+
+def test_uffd_not_permitted_says_why(tmp_path, monkeypatch):
+    class Refused:
+        def __init__(self, copy):
+            raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_core, "Uffd", Refused)
+    with pytest.raises(FaultTypeUnavailable, match="userfaultfd is not permitted here"):
+        spec_for("uffd", tmp_path)
+
+
+def test_access_and_fault_type_cannot_both_be_chosen(tmp_path):
+    with pytest.raises(UsageError, match="access 'read' only chooses between zero-fill and zero-page"):
+        spec_for("shmem", tmp_path, access="read")
+
+
+def test_unknown_fault_type_names_the_known_ones(tmp_path):
+    with pytest.raises(UsageError, match=r"unknown fault type 'page-in' \(known: cow, "):
+        spec_for("page-in", tmp_path)
