@@ -1,6 +1,7 @@
 """The command line: the seed's output format, clean refusals, Ctrl-C, and the run form's files."""
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -124,20 +125,40 @@ def test_failed_mmap_is_one_line_exit_1_and_leaves_nothing_mapped():
     assert report["threads"] == 1
 
 
+def children_of(pid):
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as listing:
+            children += [int(child) for child in listing.read().split()]
+    return children
+
+
+def kill_process_tree(process):
+    """Makes sure a probe that a failing test left running, and its workers, are gone."""
+    if process.poll() is None:
+        for child in children_of(process.pid):
+            os.kill(child, signal.SIGKILL)
+        process.kill()
+        process.wait()
+
+
 def interrupt_after(args, marker, stream_name, signum):
     """Starts the probe, sends signum once marker appears on the named stream; returns (process, outputs)."""
     process = subprocess.Popen([sys.executable, str(HELPERS / "probe.py"), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stream = process.stdout if stream_name == "stdout" else process.stderr
-    seen = []
-    deadline = time.monotonic() + 60
-    for line in stream:
-        seen.append(line)
-        if marker in line:
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=60)
+    try:
+        stream = process.stdout if stream_name == "stdout" else process.stderr
+        seen = []
+        deadline = time.monotonic() + 60
+        for line in stream:
+            seen.append(line)
+            if marker in line:
+                break
+            assert time.monotonic() < deadline, "".join(seen)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        kill_process_tree(process)
     if stream_name == "stdout":
         stdout = "".join(seen) + stdout
     else:
@@ -186,6 +207,41 @@ def test_ctrl_c_during_a_fault_type_with_files_or_children_leaves_nothing(fault,
     assert report["exit_code"] == 130, stderr
     assert report["children"] == []
     assert objects_left(report, 12 << 20) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_processes_mode_leaves_no_process_file_or_mapping(tmp_path):
+    args = ["run", "--mode", "processes", "--fault", "file-read", "--duration", "600", "--threads",
+            str(min(2, NCPU)), "--object-size", "12M", "--memory", "24M", "--dir", str(tmp_path), "-v"]
+    process, stdout, stderr = interrupt_after(args, "Starting Iteration 3", "stderr", signal.SIGINT)
+    report = probe_report(stdout)
+    assert report["exit_code"] == 130, stderr
+    assert "PARTIAL: interrupted" in stdout and "processes mode" in stdout
+    assert report["children"] == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_worker_process_ends_the_run_cleanly(tmp_path):
+    args = ["run", "--mode", "processes", "--fault", "file-shared-write", "--duration", "600",
+            "--threads", str(min(2, NCPU)), "--object-size", "12M", "--memory", "24M",
+            "--dir", str(tmp_path), "-v"]
+    process = subprocess.Popen([sys.executable, str(HELPERS / "probe.py"), *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if "Starting Iteration 3" in line:
+                break
+        children = children_of(process.pid)
+        assert children
+        os.kill(children[0], signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        kill_process_tree(process)
+    report = probe_report(stdout)
+    assert report["exit_code"] == 1
+    assert re.search(rf"faultput: error: worker process \d \(pid {children[0]}\) ended: killed by SIGKILL",
+                     stderr)
+    assert report["children"] == []
     assert list(tmp_path.iterdir()) == []
 
 

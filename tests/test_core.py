@@ -98,7 +98,7 @@ def test_failed_mmap_raises_oserror():
 
 def run_gate_rounds(workers, rounds, items_per_round):
     """Runs rounds of the gate with real worker threads; returns (timings, per-worker round lists)."""
-    gate = _core.Gate(workers)
+    gate = _core.Gate(workers, items_per_round)
     results = [[] for _ in range(workers)]
 
     def worker(index):
@@ -143,7 +143,7 @@ def test_gate_wall_time_runs_from_release_to_last_worker():
 
 
 def test_gate_release_returns_none_once_stopped():
-    gate = _core.Gate(1)
+    gate = _core.Gate(1, 1)
     gate.stop()
     assert gate.release() is None
     assert gate.work(0) is None

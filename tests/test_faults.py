@@ -70,6 +70,44 @@ def test_fault_type_costs_what_it_should(name, variant, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+PROCESS_RUNS = [(name, variant) for name in sorted(EXPECTED_FAULTS_PER_PAGE)
+                for variant in ("separate-objects", "share-objects")
+                if "processes" in get_fault_type(name).modes
+                and (variant == "separate-objects" or get_fault_type(name).shared_between_processes)]
+
+
+@pytest.mark.parametrize("name, variant", PROCESS_RUNS)
+def test_fault_type_costs_the_same_in_processes_mode(name, variant, tmp_path):
+    runnable(name, tmp_path)
+    result = engine.run(spec_for(name, tmp_path, variant=variant, mode="processes"))
+    low, high = EXPECTED_FAULTS_PER_PAGE[name]
+    assert result.measured and result.spec.mode == "processes"
+    assert low <= result.faults_per_page <= high, result.findings
+    assert all(len(iteration.workers) == result.spec.threads for iteration in result.measured)
+    assert sum(iteration.pages_touched for iteration in result.measured) == result.pages
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_processes_mode_workers_each_do_their_share(tmp_path):
+    result = engine.run(spec_for("zero-fill", tmp_path, mode="processes", memory_bytes=16 * HUGE))
+    if result.spec.threads > 1:
+        assert any(all(worker.items > 0 for worker in it.workers) for it in result.measured)
+
+
+@pytest.mark.parametrize("name", ["cow", "uffd"])
+def test_threads_only_types_refuse_processes_mode(name, tmp_path):
+    with pytest.raises(UsageError, match=f"fault type {name} runs only in threads mode, not processes mode"):
+        spec_for(name, tmp_path, mode="processes")
+
+
+def test_share_objects_of_private_memory_in_processes_mode_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="share-objects in processes mode needs memory the processes share; "
+                                         "zero-fill memory is private to each process"):
+        spec_for("zero-fill", tmp_path, variant="share-objects", mode="processes")
+
+
 def test_file_backed_types_use_a_private_directory_and_file(tmp_path, monkeypatch):
     seen = {}
     fault_type = get_fault_type("file-read")

@@ -14,22 +14,25 @@
  *
  *   Python functions: touch(), now_ns(), mmap(), munmap(), madvise().
  *   Python type Gate: the seed's work queue and iteration protocol, so that
- *   between release() and the last worker finishing no Python runs at all:
- *     Gate(workers)          a gate for that many worker threads
+ *   between release() and the last worker finishing no Python runs at all;
+ *   it lives in shared memory, so forked worker processes use it too:
+ *     Gate(workers, capacity)   a gate for that many workers and queue items
  *     load(items, stride, mode)    the next round's work queue
- *     wait_parked()          waits until every worker is parked at the gate
+ *     wait_parked(timeout=None) -> bool  waits until every worker is parked
  *     release() -> start_ns  waits until every worker is parked, then starts
  *                            the clock and wakes them all (the seed's
  *                            start_iteration); None if the gate was stopped
- *     wait_done(interruptible=True) -> (start_ns, end_ns)
+ *     wait_done(interruptible=True, timeout=None) -> (start_ns, end_ns) or None
  *                            waits for the round; end_ns is when the last
  *                            worker finished its last item
+ *     worker_rounds()        each worker's share of the last round
  *     work(index) -> (cpu_ns, minor, major, items, pages, end_ns) or None
  *                            a worker's round: park, take items from the
  *                            shared atomic index until it is empty, touch
  *                            each, wait for the others; None once stopped
  *     abort()                no more items are handed out this round
  *     stop()                 parked workers return None
+ *     forget_worker(index)   a dead worker process no longer holds up a round
  *
  *   Python type Uffd: a userfaultfd and its native handler thread, which
  *   resolves every missing-page fault with UFFDIO_COPY or UFFDIO_ZEROPAGE:
@@ -46,6 +49,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -54,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -79,6 +85,7 @@ typedef struct {
     uint64_t major_faults;
     uint64_t items;
     uint64_t pages;
+    uint64_t end_ns;        /* when the worker finished its last item */
 } worker_round_t;
 
 /* How touch_pages() touches: the values Python passes as `mode`. */
@@ -247,6 +254,25 @@ core_mmap(PyObject *self, PyObject *args)
 }
 
 static PyObject *
+core_mmap_at(PyObject *self, PyObject *args)
+{
+    unsigned long long address, length;
+    int prot, flags, fd = -1;
+    long long offset = 0;
+    if (!PyArg_ParseTuple(args, "KKii|iL", &address, &length, &prot, &flags, &fd, &offset)) {
+        return NULL;
+    }
+    void *p;
+    Py_BEGIN_ALLOW_THREADS
+    p = mmap((void *) (uintptr_t) address, (size_t) length, prot, flags, fd, (off_t) offset);
+    Py_END_ALLOW_THREADS
+    if (p == MAP_FAILED) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long) (uintptr_t) p);
+}
+
+static PyObject *
 core_munmap(PyObject *self, PyObject *args)
 {
     unsigned long long address, length;
@@ -282,82 +308,136 @@ core_madvise(PyObject *self, PyObject *args)
 
 /* ---- Gate ---- */
 
+/*
+ * Everything the workers and the main thread share lives in one MAP_SHARED
+ * region, with a process-shared robust mutex, so that the same gate serves
+ * worker threads and forked worker processes alike. Pointers into the region
+ * stay valid in a forked child, which sees it at the same address.
+ */
 typedef struct {
-    PyObject_HEAD
     pthread_mutex_t lock;
-    pthread_cond_t workers_cv;   /* workers wait here for a round to start, then to end */
+    /* Workers wait on this futex word for a round to start, then to end. A plain futex, not a
+     * pthread condition variable: glibc's blocks a broadcast on a waiter that died. */
+    atomic_uint wake_sequence;
     sem_t main_sem;              /* posted when every worker is parked or a round ends */
-    int initialized;
     unsigned int n_workers;
     unsigned int parked;         /* workers waiting at the start gate */
     unsigned int running;        /* workers of the current round not yet finished */
     uint64_t rounds_released;
     uint64_t rounds_finished;
     int stopping;
-    uint64_t *round_seen;        /* per worker: the last round it started */
-    work_item_t *items;
     size_t n_items;
+    size_t capacity;
     size_t stride_bytes;
     int mode;
-    atomic_size_t *next_item;    /* alone on its cache line: the seed pads it likewise */
     uint64_t start_ns;
     uint64_t end_ns;
+    uint64_t *round_seen;        /* per worker: the last round it started */
+    uint64_t *round_done;        /* per worker: the last round it finished */
+    worker_round_t *stats;       /* per worker: its share of the last finished round */
+    work_item_t *items;
+    /* Alone on its cache line: the seed pads its atomic index likewise. */
+    _Alignas(CACHE_LINE_BYTES) atomic_size_t next_item;
+    char padding[CACHE_LINE_BYTES - sizeof(atomic_size_t)];
+} gate_shared_t;
+
+typedef struct {
+    PyObject_HEAD
+    gate_shared_t *shared;
+    size_t shared_bytes;
+    pid_t creator;               /* only the creating process tears the region down */
 } Gate;
+
+static void
+gate_lock(gate_shared_t *g)
+{
+    /* A worker process that died holding the lock leaves it to be made consistent. */
+    if (pthread_mutex_lock(&g->lock) == EOWNERDEAD) {
+        pthread_mutex_consistent(&g->lock);
+    }
+}
+
+/* Called with the lock held; returns with it held, after a wake or a spurious return. */
+static void
+gate_wait_workers(gate_shared_t *g)
+{
+    unsigned int seen = atomic_load(&g->wake_sequence);
+    pthread_mutex_unlock(&g->lock);
+    syscall(SYS_futex, &g->wake_sequence, FUTEX_WAIT, seen, NULL, NULL, 0);
+    gate_lock(g);
+}
+
+/* Called with the lock held: wakes every worker waiting in gate_wait_workers. */
+static void
+gate_wake_workers(gate_shared_t *g)
+{
+    atomic_fetch_add(&g->wake_sequence, 1);
+    syscall(SYS_futex, &g->wake_sequence, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 
 static int
 Gate_init(Gate *self, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = { "workers", "capacity", NULL };
     unsigned int workers;
-    if (self->initialized) {
+    unsigned long long capacity;
+    if (self->shared != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Gate already initialized");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "I", &workers)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "IK", kwlist, &workers, &capacity)) {
         return -1;
     }
     if (workers == 0) {
         PyErr_SetString(PyExc_ValueError, "a gate needs at least one worker");
         return -1;
     }
-    self->round_seen = calloc(workers, sizeof(uint64_t));
-    self->next_item = aligned_alloc(CACHE_LINE_BYTES, CACHE_LINE_BYTES);
-    if (self->round_seen == NULL || self->next_item == NULL) {
-        free(self->round_seen);
-        free(self->next_item);
-        PyErr_NoMemory();
+    size_t bytes = sizeof(gate_shared_t) + workers * (2 * sizeof(uint64_t) + sizeof(worker_round_t))
+                   + (size_t) capacity * sizeof(work_item_t);
+    gate_shared_t *g = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (g == MAP_FAILED) {
+        PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    atomic_init(self->next_item, 0);
-    pthread_mutex_init(&self->lock, NULL);
-    pthread_cond_init(&self->workers_cv, NULL);
-    sem_init(&self->main_sem, 0, 0);
-    self->n_workers = workers;
-    self->initialized = 1;
+    pthread_mutexattr_t mutex_attributes;
+    pthread_mutexattr_init(&mutex_attributes);
+    pthread_mutexattr_setpshared(&mutex_attributes, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&mutex_attributes, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&g->lock, &mutex_attributes);
+    pthread_mutexattr_destroy(&mutex_attributes);
+    atomic_init(&g->wake_sequence, 0);
+    sem_init(&g->main_sem, 1, 0);
+    g->n_workers = workers;
+    g->capacity = (size_t) capacity;
+    g->round_seen = (uint64_t *) (g + 1);
+    g->round_done = g->round_seen + workers;
+    g->stats = (worker_round_t *) (g->round_done + workers);
+    g->items = (work_item_t *) (g->stats + workers);
+    atomic_init(&g->next_item, 0);
+    self->shared = g;
+    self->shared_bytes = bytes;
+    self->creator = getpid();
     return 0;
 }
 
 static void
 Gate_dealloc(Gate *self)
 {
-    if (self->initialized) {
-        pthread_mutex_destroy(&self->lock);
-        pthread_cond_destroy(&self->workers_cv);
-        sem_destroy(&self->main_sem);
-        free(self->round_seen);
-        free(self->next_item);
-        free(self->items);
+    if (self->shared != NULL && self->creator == getpid()) {
+        pthread_mutex_destroy(&self->shared->lock);
+        sem_destroy(&self->shared->main_sem);
+        munmap(self->shared, self->shared_bytes);
     }
     Py_TYPE(self)->tp_free((PyObject *) self);
 }
 
-static int
-gate_ready(Gate *self)
+static gate_shared_t *
+gate_of(Gate *self)
 {
-    if (!self->initialized) {
+    if (self->shared == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Gate not initialized");
-        return 0;
     }
-    return 1;
+    return self->shared;
 }
 
 static PyObject *
@@ -366,7 +446,8 @@ Gate_load(Gate *self, PyObject *args)
     PyObject *items_obj;
     unsigned long long stride_bytes;
     int mode;
-    if (!gate_ready(self) || !PyArg_ParseTuple(args, "OKi", &items_obj, &stride_bytes, &mode)) {
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "OKi", &items_obj, &stride_bytes, &mode)) {
         return NULL;
     }
     if (parse_touch(stride_bytes, mode) < 0) {
@@ -377,57 +458,74 @@ Gate_load(Gate *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    work_item_t *items = calloc(n > 0 ? (size_t) n : 1, sizeof(work_item_t));
-    if (items == NULL) {
+    if ((size_t) n > g->capacity) {
         Py_DECREF(seq);
-        return PyErr_NoMemory();
+        PyErr_Format(PyExc_ValueError, "%zd items exceed the gate's capacity of %zu", n, g->capacity);
+        return NULL;
+    }
+    gate_lock(g);
+    if (g->running != 0) {
+        pthread_mutex_unlock(&g->lock);
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_RuntimeError, "cannot load a gate while a round runs");
+        return NULL;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned long long address, size_bytes;
         if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "KK", &address, &size_bytes)) {
-            free(items);
+            g->n_items = 0;
+            pthread_mutex_unlock(&g->lock);
             Py_DECREF(seq);
             return NULL;
         }
-        items[i].start = (unsigned char *) (uintptr_t) address;
-        items[i].size_bytes = (size_t) size_bytes;
+        g->items[i].start = (unsigned char *) (uintptr_t) address;
+        g->items[i].size_bytes = (size_t) size_bytes;
     }
+    g->n_items = (size_t) n;
+    g->stride_bytes = (size_t) stride_bytes;
+    g->mode = mode;
+    pthread_mutex_unlock(&g->lock);
     Py_DECREF(seq);
-
-    pthread_mutex_lock(&self->lock);
-    if (self->running != 0) {
-        pthread_mutex_unlock(&self->lock);
-        free(items);
-        PyErr_SetString(PyExc_RuntimeError, "cannot load a gate while a round runs");
-        return NULL;
-    }
-    free(self->items);
-    self->items = items;
-    self->n_items = (size_t) n;
-    self->stride_bytes = (size_t) stride_bytes;
-    self->mode = mode;
-    pthread_mutex_unlock(&self->lock);
     Py_RETURN_NONE;
 }
 
 /*
- * Waits on main_sem, GIL released, until done(self) holds under the lock.
- * Returns 0, or -1 with a Python exception set when a signal handler raised
- * (Ctrl-C) and interruptible is true. The semaphore is only a doorbell: the
- * condition is always re-checked under the lock, so stale posts are harmless.
+ * Waits on main_sem, GIL released, until done(g) holds under the lock.
+ * Returns 1 when it holds, 0 when timeout_s (if not negative) passed first, or
+ * -1 with a Python exception set when a signal handler raised (Ctrl-C) and
+ * interruptible is true. The semaphore is only a doorbell: the condition is
+ * always re-checked under the lock, so stale posts are harmless.
  */
 static int
-wait_main(Gate *self, int (*done)(Gate *), int interruptible)
+wait_main(gate_shared_t *g, int (*done)(gate_shared_t *), int interruptible, double timeout_s)
 {
+    struct timespec deadline;
+    if (timeout_s >= 0) {
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        double whole;
+        double fraction = modf(timeout_s, &whole);
+        deadline.tv_sec += (time_t) whole;
+        deadline.tv_nsec += (long) (fraction * 1e9);
+        if (deadline.tv_nsec >= (long) NS_PER_S) {
+            deadline.tv_sec += 1;
+            deadline.tv_nsec -= (long) NS_PER_S;
+        }
+    }
     PyThreadState *ts = PyEval_SaveThread();
+    int outcome = 1;
     for (;;) {
-        pthread_mutex_lock(&self->lock);
-        int finished = done(self);
-        pthread_mutex_unlock(&self->lock);
+        gate_lock(g);
+        int finished = done(g);
+        pthread_mutex_unlock(&g->lock);
         if (finished) {
             break;
         }
-        if (sem_wait(&self->main_sem) != 0 && errno == EINTR && interruptible) {
+        int rc = timeout_s >= 0 ? sem_timedwait(&g->main_sem, &deadline) : sem_wait(&g->main_sem);
+        if (rc != 0 && errno == ETIMEDOUT) {
+            outcome = 0;
+            break;
+        }
+        if (rc != 0 && errno == EINTR && interruptible) {
             PyEval_RestoreThread(ts);
             if (PyErr_CheckSignals() < 0) {
                 return -1;
@@ -436,190 +534,294 @@ wait_main(Gate *self, int (*done)(Gate *), int interruptible)
         }
     }
     PyEval_RestoreThread(ts);
+    return outcome;
+}
+
+static int
+all_parked_or_stopping(gate_shared_t *g)
+{
+    return g->stopping || (g->parked == g->n_workers && g->running == 0);
+}
+
+static int
+round_finished(gate_shared_t *g)
+{
+    return g->rounds_finished == g->rounds_released;
+}
+
+static int
+parse_timeout(PyObject *timeout_obj, double *timeout_s)
+{
+    *timeout_s = -1.0;
+    if (timeout_obj == NULL || timeout_obj == Py_None) {
+        return 0;
+    }
+    *timeout_s = PyFloat_AsDouble(timeout_obj);
+    if (*timeout_s == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*timeout_s < 0) {
+        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
+        return -1;
+    }
     return 0;
 }
 
-static int
-all_parked_or_stopping(Gate *self)
-{
-    return self->stopping || (self->parked == self->n_workers && self->running == 0);
-}
-
-static int
-round_finished(Gate *self)
-{
-    return self->rounds_finished == self->rounds_released;
-}
-
 static PyObject *
-Gate_wait_parked(Gate *self, PyObject *unused)
+Gate_wait_parked(Gate *self, PyObject *args, PyObject *kwds)
 {
-    if (!gate_ready(self) || wait_main(self, all_parked_or_stopping, 1) < 0) {
+    static char *kwlist[] = { "timeout", NULL };
+    PyObject *timeout_obj = NULL;
+    double timeout_s;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "|O", kwlist, &timeout_obj)
+        || parse_timeout(timeout_obj, &timeout_s) < 0) {
         return NULL;
     }
-    Py_RETURN_NONE;
+    int outcome = wait_main(g, all_parked_or_stopping, 1, timeout_s);
+    if (outcome < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(outcome);
 }
 
 static PyObject *
 Gate_release(Gate *self, PyObject *unused)
 {
-    if (!gate_ready(self) || wait_main(self, all_parked_or_stopping, 1) < 0) {
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || wait_main(g, all_parked_or_stopping, 1, -1.0) < 0) {
         return NULL;
     }
     uint64_t start_ns;
-    pthread_mutex_lock(&self->lock);
-    if (self->stopping) {
-        pthread_mutex_unlock(&self->lock);
+    gate_lock(g);
+    if (g->stopping) {
+        pthread_mutex_unlock(&g->lock);
         Py_RETURN_NONE;
     }
-    atomic_store_explicit(self->next_item, 0, memory_order_release);
-    self->running = self->n_workers;
-    self->end_ns = 0;
+    atomic_store_explicit(&g->next_item, 0, memory_order_release);
+    g->running = g->n_workers;
+    g->end_ns = 0;
     start_ns = monotonic_ns();
-    self->start_ns = start_ns;
-    self->rounds_released++;
-    pthread_cond_broadcast(&self->workers_cv);
-    pthread_mutex_unlock(&self->lock);
+    g->start_ns = start_ns;
+    g->rounds_released++;
+    gate_wake_workers(g);
+    pthread_mutex_unlock(&g->lock);
     return PyLong_FromUnsignedLongLong(start_ns);
 }
 
 static PyObject *
 Gate_wait_done(Gate *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = { "interruptible", NULL };
+    static char *kwlist[] = { "interruptible", "timeout", NULL };
     int interruptible = 1;
-    if (!gate_ready(self) || !PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &interruptible)) {
+    PyObject *timeout_obj = NULL;
+    double timeout_s;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "|pO", kwlist, &interruptible, &timeout_obj)
+        || parse_timeout(timeout_obj, &timeout_s) < 0) {
         return NULL;
     }
-    if (wait_main(self, round_finished, interruptible) < 0) {
+    int outcome = wait_main(g, round_finished, interruptible, timeout_s);
+    if (outcome < 0) {
         return NULL;
     }
-    pthread_mutex_lock(&self->lock);
-    uint64_t start_ns = self->start_ns, end_ns = self->end_ns;
-    pthread_mutex_unlock(&self->lock);
+    if (outcome == 0) {
+        Py_RETURN_NONE;
+    }
+    gate_lock(g);
+    uint64_t start_ns = g->start_ns, end_ns = g->end_ns;
+    pthread_mutex_unlock(&g->lock);
     return Py_BuildValue("(KK)", (unsigned long long) start_ns, (unsigned long long) end_ns);
+}
+
+static PyObject *
+round_tuple(const worker_round_t *round)
+{
+    return Py_BuildValue("(KKKKKK)", (unsigned long long) round->cpu_ns,
+                         (unsigned long long) round->minor_faults,
+                         (unsigned long long) round->major_faults,
+                         (unsigned long long) round->items,
+                         (unsigned long long) round->pages,
+                         (unsigned long long) round->end_ns);
 }
 
 static PyObject *
 Gate_work(Gate *self, PyObject *args)
 {
     unsigned int index;
-    if (!gate_ready(self) || !PyArg_ParseTuple(args, "I", &index)) {
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "I", &index)) {
         return NULL;
     }
-    if (index >= self->n_workers) {
+    if (index >= g->n_workers) {
         PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
         return NULL;
     }
     block_async_signals();
 
     worker_round_t round = { 0 };
-    uint64_t end_ns = 0;
     int stopped = 0;
     Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->lock);
-    self->parked++;
-    if (self->parked == self->n_workers) {
-        sem_post(&self->main_sem);
+    gate_lock(g);
+    g->parked++;
+    if (g->parked == g->n_workers) {
+        sem_post(&g->main_sem);
     }
-    while (!self->stopping && self->rounds_released == self->round_seen[index]) {
-        pthread_cond_wait(&self->workers_cv, &self->lock);
+    while (!g->stopping && g->rounds_released == g->round_seen[index]) {
+        gate_wait_workers(g);
     }
-    self->parked--;
-    stopped = self->stopping;
-    uint64_t this_round = self->rounds_released;
-    self->round_seen[index] = this_round;
-    const work_item_t *items = self->items;
-    size_t n_items = self->n_items, stride_bytes = self->stride_bytes;
-    int mode = self->mode;
-    pthread_mutex_unlock(&self->lock);
+    g->parked--;
+    stopped = g->stopping;
+    uint64_t this_round = g->rounds_released;
+    g->round_seen[index] = this_round;
+    const work_item_t *items = g->items;
+    size_t n_items = g->n_items, stride_bytes = g->stride_bytes;
+    int mode = g->mode;
+    pthread_mutex_unlock(&g->lock);
 
     if (!stopped) {
         /* The timed region: nothing but taking items and touching them. */
         for (;;) {
-            size_t i = atomic_fetch_add_explicit(self->next_item, 1, memory_order_acq_rel);
+            size_t i = atomic_fetch_add_explicit(&g->next_item, 1, memory_order_acq_rel);
             if (i >= n_items) {
                 break;
             }
             touch_item(&items[i], stride_bytes, mode, &round);
         }
-        end_ns = monotonic_ns();
+        round.end_ns = monotonic_ns();
 
-        pthread_mutex_lock(&self->lock);
-        if (end_ns > self->end_ns) {
-            self->end_ns = end_ns;
+        gate_lock(g);
+        if (round.end_ns > g->end_ns) {
+            g->end_ns = round.end_ns;
         }
-        self->running--;
-        if (self->running == 0) {
-            self->rounds_finished = this_round;
-            pthread_cond_broadcast(&self->workers_cv);
-            sem_post(&self->main_sem);
+        g->stats[index] = round;
+        g->round_done[index] = this_round;
+        g->running--;
+        if (g->running == 0) {
+            g->rounds_finished = this_round;
+            gate_wake_workers(g);
+            sem_post(&g->main_sem);
         } else {
             /* As the seed's workers do: wait for the others before leaving. */
-            while (self->rounds_finished != this_round) {
-                pthread_cond_wait(&self->workers_cv, &self->lock);
+            while (g->rounds_finished != this_round) {
+                gate_wait_workers(g);
             }
         }
-        pthread_mutex_unlock(&self->lock);
+        pthread_mutex_unlock(&g->lock);
     }
     Py_END_ALLOW_THREADS
     if (stopped) {
         Py_RETURN_NONE;
     }
-    return Py_BuildValue("(KKKKKK)", (unsigned long long) round.cpu_ns,
-                         (unsigned long long) round.minor_faults,
-                         (unsigned long long) round.major_faults,
-                         (unsigned long long) round.items,
-                         (unsigned long long) round.pages,
-                         (unsigned long long) end_ns);
+    return round_tuple(&round);
+}
+
+static PyObject *
+Gate_worker_rounds(Gate *self, PyObject *unused)
+{
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *rounds = PyList_New(g->n_workers);
+    if (rounds == NULL) {
+        return NULL;
+    }
+    gate_lock(g);
+    for (unsigned int i = 0; i < g->n_workers; i++) {
+        PyObject *round = round_tuple(&g->stats[i]);
+        if (round == NULL) {
+            pthread_mutex_unlock(&g->lock);
+            Py_DECREF(rounds);
+            return NULL;
+        }
+        PyList_SET_ITEM(rounds, i, round);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return rounds;
 }
 
 static PyObject *
 Gate_abort(Gate *self, PyObject *unused)
 {
-    if (!gate_ready(self)) {
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL) {
         return NULL;
     }
-    pthread_mutex_lock(&self->lock);
-    atomic_store_explicit(self->next_item, self->n_items, memory_order_release);
-    pthread_mutex_unlock(&self->lock);
+    gate_lock(g);
+    atomic_store_explicit(&g->next_item, g->n_items, memory_order_release);
+    pthread_mutex_unlock(&g->lock);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Gate_stop(Gate *self, PyObject *unused)
 {
-    if (!gate_ready(self)) {
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL) {
         return NULL;
     }
-    pthread_mutex_lock(&self->lock);
-    self->stopping = 1;
-    pthread_cond_broadcast(&self->workers_cv);
-    sem_post(&self->main_sem);
-    pthread_mutex_unlock(&self->lock);
+    gate_lock(g);
+    g->stopping = 1;
+    gate_wake_workers(g);
+    sem_post(&g->main_sem);
+    pthread_mutex_unlock(&g->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Gate_forget_worker(Gate *self, PyObject *args)
+{
+    /* A worker process that died: count it as finished so the round can end. */
+    unsigned int index;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "I", &index)) {
+        return NULL;
+    }
+    if (index >= g->n_workers) {
+        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+        return NULL;
+    }
+    gate_lock(g);
+    /* In flight and not yet finished by this worker, whether it had started the round or not. */
+    if (g->rounds_finished != g->rounds_released && g->round_done[index] != g->rounds_released
+        && g->running > 0) {
+        g->round_done[index] = g->rounds_released;
+        g->running--;
+        if (g->running == 0) {
+            g->rounds_finished = g->rounds_released;
+            gate_wake_workers(g);
+        }
+    }
+    sem_post(&g->main_sem);
+    pthread_mutex_unlock(&g->lock);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef Gate_methods[] = {
     { "load", (PyCFunction) Gate_load, METH_VARARGS,
       "load(items, stride_bytes, mode): the next round's work queue of (address, size) pairs." },
-    { "wait_parked", (PyCFunction) Gate_wait_parked, METH_NOARGS,
-      "wait_parked(): wait until every worker is parked at the start gate (or the gate stopped)." },
+    { "wait_parked", (PyCFunction) (void (*)(void)) Gate_wait_parked, METH_VARARGS | METH_KEYWORDS,
+      "wait_parked(timeout=None) -> bool: whether every worker is parked (or the gate stopped)." },
     { "release", (PyCFunction) Gate_release, METH_NOARGS,
       "release() -> start_ns: wait until every worker is parked, then start a round; None if stopped." },
     { "wait_done", (PyCFunction) (void (*)(void)) Gate_wait_done, METH_VARARGS | METH_KEYWORDS,
-      "wait_done(interruptible=True) -> (start_ns, end_ns) of the round." },
+      "wait_done(interruptible=True, timeout=None) -> (start_ns, end_ns) of the round, None on timeout." },
     { "work", (PyCFunction) Gate_work, METH_VARARGS,
       "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns), or None once stopped." },
+    { "worker_rounds", (PyCFunction) Gate_worker_rounds, METH_NOARGS,
+      "worker_rounds() -> each worker's (cpu_ns, minor, major, items, pages, end_ns) of the last round." },
     { "abort", (PyCFunction) Gate_abort, METH_NOARGS, "abort(): hand out no more items this round." },
     { "stop", (PyCFunction) Gate_stop, METH_NOARGS, "stop(): parked workers return None." },
+    { "forget_worker", (PyCFunction) Gate_forget_worker, METH_VARARGS,
+      "forget_worker(index): a dead worker process no longer holds up the round." },
     { NULL, NULL, 0, NULL }
 };
 
 static PyTypeObject GateType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "faultput._core.Gate",
-    .tp_doc = "The seed's work queue and iteration protocol, run natively.",
+    .tp_doc = "The seed's work queue and iteration protocol, run natively, for threads or processes.",
     .tp_basicsize = sizeof(Gate),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -627,7 +829,6 @@ static PyTypeObject GateType = {
     .tp_dealloc = (destructor) Gate_dealloc,
     .tp_methods = Gate_methods,
 };
-
 
 /* ---- Uffd ---- */
 
@@ -863,13 +1064,26 @@ core_hold_in_child(PyObject *self, PyObject *unused)
     return PyLong_FromLong((long) pid);
 }
 
+static PyObject *
+core_die_with_parent(PyObject *self, PyObject *unused)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef core_methods[] = {
+    { "die_with_parent", core_die_with_parent, METH_NOARGS,
+      "die_with_parent(): this process gets SIGKILL when the thread that forked it ends." },
     { "hold_in_child", core_hold_in_child, METH_NOARGS,
       "hold_in_child() -> pid of a child holding this process's memory until killed." },
     { "touch", core_touch, METH_VARARGS,
       "touch(address, size_bytes, stride_bytes, mode) -> (cpu_ns, minor_faults, major_faults, pages)." },
     { "now_ns", core_now_ns, METH_NOARGS, "now_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds." },
     { "mmap", core_mmap, METH_VARARGS, "mmap(length, prot, flags, fd=-1, offset=0) -> address." },
+    { "mmap_at", core_mmap_at, METH_VARARGS,
+      "mmap_at(address, length, prot, flags, fd=-1, offset=0) -> address (a hint, or exact with MAP_FIXED)." },
     { "munmap", core_munmap, METH_VARARGS, "munmap(address, length)." },
     { "madvise", core_madvise, METH_VARARGS, "madvise(address, length, advice)." },
     { NULL, NULL, 0, NULL }
@@ -914,6 +1128,8 @@ PyInit__core(void)
     ADD_CONSTANT(m, MAP_PRIVATE);
     ADD_CONSTANT(m, MAP_SHARED);
     ADD_CONSTANT(m, MAP_ANONYMOUS);
+    ADD_CONSTANT(m, MAP_FIXED);
+    ADD_CONSTANT(m, MAP_NORESERVE);
 #ifdef MAP_HUGETLB
     ADD_CONSTANT(m, MAP_HUGETLB);
 #endif

@@ -22,7 +22,7 @@ def judge(result: RunResult, fault_type: FaultType,
     faults_per_page = result.faults_per_page
     if faults_per_page is None:
         return None, ()
-    resident = result.resident_pages_per_page if fault_type.resident_kind else None
+    resident = result.resident_pages_per_page
     findings: list[str] = []
     if fault_type.linux_note:
         findings.append(fault_type.linux_note)

@@ -1,13 +1,22 @@
 """The engine: maps objects, runs the workers through the seed's iterations, times them.
 
 It never prints or formats; it reports progress only through the on_event
-callback, and only between timed regions. Every mapping it makes and every
-thread it starts is gone when run() returns or raises, Ctrl-C included.
+callback, and only between timed regions. Every mapping, file, thread and
+process it makes is gone when run() returns or raises, Ctrl-C included.
+
+Workers are threads of this process (threads mode, the seed's) or forked
+processes (processes mode). Both park in the same native gate, which lives
+in shared memory; worker processes map their objects themselves, at the same
+addresses in each process, inside a region reserved before they were forked,
+so that the one work queue means the same thing in every address space.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
+import signal
+import sys
 import threading
 from dataclasses import replace
 from typing import Callable, Optional
@@ -17,12 +26,15 @@ from .errors import RunError
 from .faults import get_fault_type
 from .layout import work_queue
 from .result import Iteration, RunResult, WorkerRound
-from .spec import RunSpec, format_bytes
+from .spec import PROCESSES_MODE, SHARE_OBJECTS, RunSpec, format_bytes
 
 # on_event(name, iteration_number): names are those of the seed's progress lines:
 # initialized, spawned, iteration_start, waiting, caught_up, waking,
 # iteration_done, budget, end.
 EventCallback = Callable[[str, Optional[int]], None]
+
+# How often the main process checks on worker processes while it waits (seconds).
+PROCESS_POLL_S = 0.2
 
 
 def _no_event(name: str, iteration: int | None) -> None:
@@ -33,21 +45,157 @@ def _timestamp() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
-def _worker_main(gate: _core.Gate, index: int, cpu: int | None,
-                 rounds: list[WorkerRound], errors: list[str]) -> None:
-    """A worker thread: pin if asked, then one gate.work() call per iteration until stopped."""
-    if cpu is not None:
+def _queue_capacity(spec: RunSpec) -> int:
+    return spec.object_count * (spec.threads if spec.variant == SHARE_OBJECTS else 1)
+
+
+class _ThreadWorkers:
+    """Worker threads of this process; the objects are mapped by the main thread."""
+
+    poll_s = None
+
+    def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
+        self.gate = gate
+        self.errors: list[str] = []
+        self.threads = [
+            threading.Thread(target=self._main, args=(i, spec.worker_cpus[i] if spec.worker_cpus else None),
+                             name=f"faultput-worker-{i}", daemon=True)
+            for i in range(spec.threads)
+        ]
+
+    def _main(self, index: int, cpu: int | None) -> None:
+        if cpu is not None:
+            try:
+                platform.pin_current_thread(cpu)
+            except OSError as error:
+                self.errors.append(f"cannot pin worker {index} to CPU {cpu}: {error.strerror}")
+                self.gate.stop()
+                return
+        while self.gate.work(index) is not None:
+            pass
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def check(self) -> None:
+        """Raises RunError if a worker could not run."""
+        if self.errors:
+            raise RunError(self.errors[0])
+
+    def forget_dead(self) -> None:
+        """Threads cannot die mid-round: nothing to forget."""
+
+    def map_objects(self, fault_type, state, spec: RunSpec, mapped: list[int]) -> None:
+        for k in range(spec.object_count):
+            try:
+                mapped.append(fault_type.map_object(state, k))
+            except OSError as error:
+                raise RunError(f"mmap of object {k + 1} of {spec.object_count} "
+                               f"({format_bytes(spec.object_size_bytes)}) failed: "
+                               f"{error.strerror}") from None
+
+    def unmap_objects(self, fault_type, state, mapped: list[int]) -> None:
+        while mapped:
+            fault_type.unmap_object(state, mapped.pop())
+
+    def join(self) -> None:
+        for thread in self.threads:
+            if thread.ident is not None:
+                thread.join()
+
+
+class _ProcessWorkers:
+    """Worker processes, each with its own address space, mapping its own objects."""
+
+    poll_s = PROCESS_POLL_S
+
+    def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
+        self.gate = gate
+        self.spec = spec
+        self.fault_type = fault_type
+        self.state = state
+        alignment = max(platform.huge_page_bytes(), platform.hugetlb_page_bytes() or 0, spec.page_size_bytes)
+        self.reservation = platform.reserve_address_space(spec.memory_bytes, alignment)
+        self.addresses = [self.reservation + k * spec.object_size_bytes for k in range(spec.object_count)]
+        self.pids: dict[int, int] = {}
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        for index in range(self.spec.threads):
+            cpu = self.spec.worker_cpus[index] if self.spec.worker_cpus else None
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                self._child(index, cpu)
+            self.pids[index] = pid
+
+    def _child(self, index: int, cpu: int | None) -> None:
+        """A worker process: map the objects, work a round, unmap, until stopped. Never returns."""
+        status = 0
         try:
-            platform.pin_current_thread(cpu)
-        except OSError as error:
-            errors.append(f"cannot pin worker {index} to CPU {cpu}: {error.strerror}")
-            gate.stop()
-            return
-    while True:
-        measured = gate.work(index)
-        if measured is None:
-            return
-        rounds.append(WorkerRound(*measured))
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            platform.die_with_parent()
+            if cpu is not None:
+                platform.pin_current_thread(cpu)
+            size = self.spec.object_size_bytes
+            while True:
+                mapped: list[int] = []
+                try:
+                    for k, address in enumerate(self.addresses):
+                        mapped.append(self.fault_type.map_object(self.state, k, address))
+                    measured = self.gate.work(index)
+                finally:
+                    for address in mapped:
+                        self.fault_type.unmap_object(self.state, address)
+                        platform.re_reserve(address, size)
+                if measured is None:
+                    break
+        except BaseException as error:  # a child must never unwind into the parent's code
+            message = getattr(error, "strerror", None) or str(error) or type(error).__name__
+            os.write(2, f"faultput: worker process {index}: {message}\n".encode())
+            status = 1
+        finally:
+            os._exit(status)
+
+    def check(self) -> None:
+        """Raises RunError if a worker process has ended; lets the gate go on without it."""
+        self.forget_dead()
+        if self.failures:
+            raise RunError(self.failures[0])
+
+    def forget_dead(self) -> None:
+        """Reaps worker processes that have ended, so that the gate stops waiting for them."""
+        for index, pid in list(self.pids.items()):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                del self.pids[index]
+                self.gate.forget_worker(index)
+                self.failures.append(f"worker process {index} (pid {pid}) ended: "
+                                     f"{_describe_status(status)}")
+
+    def map_objects(self, fault_type, state, spec: RunSpec, mapped: list[int]) -> None:
+        mapped.extend(self.addresses)
+
+    def unmap_objects(self, fault_type, state, mapped: list[int]) -> None:
+        mapped.clear()
+
+    def join(self) -> None:
+        for index, pid in list(self.pids.items()):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            del self.pids[index]
+        platform.unmap(self.reservation, self.spec.memory_bytes)
+
+
+def _describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.WEXITSTATUS(status)}"
 
 
 def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
@@ -55,35 +203,26 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
 
     Ctrl-C (KeyboardInterrupt) ends the run early: the current iteration is
     abandoned and the result, holding the iterations that completed, is marked
-    interrupted. A system refusal (a failed mmap) raises RunError after cleanup.
+    interrupted. A system refusal (a failed mmap, a worker process that died)
+    raises RunError after cleanup.
     """
     emit = on_event or _no_event
     fault_type = get_fault_type(spec.fault_type)
     started_at = _timestamp()
-    gate = _core.Gate(spec.threads)
-    rounds: list[list[WorkerRound]] = [[] for _ in range(spec.threads)]
-    worker_errors: list[str] = []
-    records: list[tuple[int, bool, int, int, int]] = []
+    gate = _core.Gate(spec.threads, _queue_capacity(spec))
+    iterations: list[Iteration] = []
     interrupted = False
     directory = None
     state = None
+    workers = None
     emit("initialized", None)
-
-    workers = [
-        threading.Thread(
-            target=_worker_main,
-            args=(gate, i, spec.worker_cpus[i] if spec.worker_cpus else None, rounds[i], worker_errors),
-            name=f"faultput-worker-{i}",
-            daemon=True,
-        )
-        for i in range(spec.threads)
-    ]
     try:
         if fault_type.uses_files:
             directory = platform.private_directory(spec.directory)
         state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
-        for worker in workers:
-            worker.start()
+        worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
+        workers = worker_kind(gate, spec, fault_type, state)
+        workers.start()
         emit("spawned", None)
         duration_ns = int(spec.duration_s * 1e9)
         measured_wall_ns = 0
@@ -93,18 +232,18 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
             warmup = number <= spec.warmup_iterations
             emit("iteration_start", number)
             emit("waiting", None)
-            gate.wait_parked()
-            if worker_errors:
-                break
+            while not gate.wait_parked(timeout=workers.poll_s):
+                workers.check()
+            workers.check()
             emit("caught_up", None)
-            timed = _iteration(gate, fault_type, state, emit)
-            if timed is None:
+            iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit)
+            if iteration is None:
                 break
-            start_ns, end_ns, resident_added = timed
-            records.append((number, warmup, start_ns, end_ns, resident_added))
+            iterations.append(iteration)
             if not warmup:
-                measured_wall_ns += end_ns - start_ns
+                measured_wall_ns += iteration.wall_ns
             emit("iteration_done", number)
+        workers.check()
         emit("budget", None)
     except KeyboardInterrupt:
         interrupted = True
@@ -114,18 +253,10 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
             fault_type.close(state)
         if directory is not None:
             platform.remove_directory(directory)
-    if worker_errors:
-        raise RunError(worker_errors[0])
     emit("end", None)
 
-    iterations = tuple(
-        Iteration(index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns,
-                  resident_added_bytes=resident_added,
-                  workers=tuple(worker_rounds[k] for worker_rounds in rounds))
-        for k, (number, warmup, start_ns, end_ns, resident_added) in enumerate(records)
-    )
     result = RunResult(spec=spec, tool_version=__version__, system=platform.system_facts(),
-                       started_at=started_at, ended_at=_timestamp(), iterations=iterations,
+                       started_at=started_at, ended_at=_timestamp(), iterations=tuple(iterations),
                        interrupted=interrupted)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
@@ -139,60 +270,67 @@ def _system_call(what: str, function, *args):
         raise RunError(f"{what} failed: {error.strerror or error}") from None
 
 
-def _resident(fault_type) -> int:
-    """Returns this process's resident bytes of the kind the fault type allocates (0 if none)."""
-    if fault_type.resident_kind is None:
-        return 0
+def _resident(fault_type, spec: RunSpec) -> int | None:
+    """Returns this process's resident bytes of the kind the fault type allocates, or None
+    where that says nothing (no such kind, or the pages belong to worker processes)."""
+    if fault_type.resident_kind is None or spec.mode == PROCESSES_MODE:
+        return None
     return getattr(platform.resident_bytes(), fault_type.resident_kind)
 
 
-def _iteration(gate: _core.Gate, fault_type, state, emit) -> tuple[int, int, int] | None:
+def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup: bool,
+               emit) -> Iteration | None:
     """Runs one iteration: map, prepare, release, wait, undo, unmap.
 
-    Returns (start_ns, end_ns, resident bytes added), or None if the gate was stopped.
-    Whatever happens, the round is over and every object unmapped when it returns or raises.
+    Returns the iteration, or None if the gate was stopped. Whatever happens, the
+    round is over and every object unmapped when it returns or raises.
     """
     spec = state.spec
     mapped: list[int] = []
     prepared = False
     try:
-        for k in range(spec.object_count):
-            try:
-                mapped.append(fault_type.map_object(state, k))
-            except OSError as error:
-                raise RunError(f"mmap of object {k + 1} of {spec.object_count} "
-                               f"({format_bytes(spec.object_size_bytes)}) failed: "
-                               f"{error.strerror}") from None
+        workers.map_objects(fault_type, state, spec, mapped)
         items, stride_bytes = work_queue(mapped, spec)
         gate.load(items, stride_bytes, fault_type.touch_mode)
         prepared = True
         _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
-        resident_before = _resident(fault_type)
+        resident_before = _resident(fault_type, spec)
         emit("waking", None)
         if gate.release() is None:
             return None
         try:
-            start_ns, end_ns = gate.wait_done()
+            while (timed := gate.wait_done(timeout=workers.poll_s)) is None:
+                workers.check()
         except BaseException:
-            gate.abort()
-            gate.wait_done(interruptible=False)
+            _end_round(gate, workers)
             raise
-        return start_ns, end_ns, _resident(fault_type) - resident_before
+        resident_after = _resident(fault_type, spec)
+        start_ns, end_ns = timed
+        return Iteration(
+            index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns,
+            resident_added_bytes=None if resident_before is None else resident_after - resident_before,
+            workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()))
     finally:
         if prepared:
             _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
-        while mapped:
-            fault_type.unmap_object(state, mapped.pop())
+        workers.unmap_objects(fault_type, state, mapped)
 
 
-def _shut_down(gate: _core.Gate, workers: list[threading.Thread]) -> None:
-    """Stops and joins every worker, whatever state the run was left in."""
+def _end_round(gate: _core.Gate, workers) -> None:
+    """Ends a round in flight early: no more items are handed out, and the workers finish
+    the ones they took (a dead worker process is forgotten). Returns at once with none in flight."""
     gate.abort()
-    gate.wait_done(interruptible=False)
+    while gate.wait_done(interruptible=False, timeout=PROCESS_POLL_S) is None:
+        if workers is not None:
+            workers.forget_dead()
+
+
+def _shut_down(gate: _core.Gate, workers) -> None:
+    """Stops and joins every worker, whatever state the run was left in."""
+    _end_round(gate, workers)
     gate.stop()
-    for worker in workers:
-        if worker.ident is not None:
-            worker.join()
+    if workers is not None:
+        workers.join()
 
 
 def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,
@@ -207,5 +345,3 @@ def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,
         if result.interrupted:
             break
     return results
-
-

@@ -160,9 +160,11 @@ def memory_total_bytes() -> int | None:
 
 
 def map_memory(size_bytes: int, *, shared: bool = False, writable: bool = True, fd: int = -1,
-               offset: int = 0, huge_pages: str = "off") -> int:
+               offset: int = 0, huge_pages: str = "off", address: int | None = None) -> int:
     """Maps an object to fault in; returns its address. Raises OSError if mmap fails.
 
+    address, if given, is where the mapping must go (MAP_FIXED), inside a region
+    made by reserve_address_space.
     fd -1 maps anonymous memory, private or shared; otherwise that file from offset.
     huge_pages: "off" gives the mapping MADV_NOHUGEPAGE, so one fault maps one base
     page even where THP is `always`; "allow" leaves THP to the system, asking with
@@ -176,7 +178,9 @@ def map_memory(size_bytes: int, *, shared: bool = False, writable: bool = True, 
         flags |= _core.MAP_ANONYMOUS
     if huge_pages == "hugetlb":
         flags |= _core.MAP_HUGETLB
-    address = _core.mmap(size_bytes, prot, flags, fd, offset)
+    if address is not None:
+        flags |= _core.MAP_FIXED
+    address = _core.mmap_at(address or 0, size_bytes, prot, flags, fd, offset)
     try:
         _set_thp_policy(address, size_bytes, huge_pages)
     except BaseException:
@@ -206,6 +210,31 @@ def _set_thp_policy(address: int, size_bytes: int, huge_pages: str) -> None:
 def unmap(address: int, size_bytes: int) -> None:
     """Unmaps a mapping made by map_memory."""
     _core.munmap(address, size_bytes)
+
+
+def reserve_address_space(size_bytes: int, alignment_bytes: int) -> int:
+    """Reserves (PROT_NONE, no memory) size_bytes of address space aligned to alignment_bytes;
+    returns its start. Forked children inherit it, so each can map there at the same address."""
+    span = size_bytes + alignment_bytes
+    start = _core.mmap(span, 0, _core.MAP_PRIVATE | _core.MAP_ANONYMOUS | _core.MAP_NORESERVE)
+    aligned = -(-start // alignment_bytes) * alignment_bytes
+    if aligned > start:
+        _core.munmap(start, aligned - start)
+    tail = start + span - (aligned + size_bytes)
+    if tail:
+        _core.munmap(aligned + size_bytes, tail)
+    return aligned
+
+
+def re_reserve(address: int, size_bytes: int) -> None:
+    """Puts the reservation back over an object unmapped from a reserved region."""
+    _core.mmap_at(address, size_bytes, 0,
+                  _core.MAP_PRIVATE | _core.MAP_ANONYMOUS | _core.MAP_NORESERVE | _core.MAP_FIXED)
+
+
+def die_with_parent() -> None:
+    """Makes this (forked) process receive SIGKILL if the process that forked it dies."""
+    _core.die_with_parent()
 
 
 def advise_random(address: int, size_bytes: int) -> None:

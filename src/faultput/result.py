@@ -37,14 +37,15 @@ class Iteration:
     wall_ns runs from the release of the workers to the last one finishing.
     resident_added_bytes is how much the process's resident memory of the fault
     type's kind grew over the touches (0 when the kernel allocated nothing, as
-    for the zero page, or when the fault type has no such kind).
+    for the zero page; None where it says nothing: a fault type with no such
+    kind, or processes mode, where the pages belong to the worker processes).
     """
 
     index: int
     warmup: bool
     start_ns: int
     end_ns: int
-    resident_added_bytes: int
+    resident_added_bytes: int | None
     workers: tuple[WorkerRound, ...]
 
     @property
@@ -139,7 +140,7 @@ class RunResult:
     @property
     def resident_pages_per_page(self) -> float | None:
         """Returns the median, over measured iterations, of pages the kernel allocated per page touched."""
-        if not self.measured:
+        if not self.measured or any(it.resident_added_bytes is None for it in self.measured):
             return None
         per_page = self.spec.page_size_bytes * self.spec.pages_per_iteration
         return statistics.median(iteration.resident_added_bytes / per_page for iteration in self.measured)

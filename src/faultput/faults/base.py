@@ -6,8 +6,12 @@ needs, and exposes one instance as FAULT_TYPE. The engine calls, in order:
 
     unavailable_reason(spec)     before anything: None, or why it cannot run here
     open(spec, directory)        once per run: files and handlers; returns its state
-    map_object(state, k)         each iteration, for each object k: returns its address
+    map_object(state, k, address)    each iteration, for each object k: returns its address
+                                 (address: where it must go, in processes mode, else None)
     before_touch(state, addresses)   each iteration, after mapping, before the clock
+                                 (in processes mode the workers map; the main process
+                                 only sees the addresses, so types that touch them here
+                                 run in threads mode only)
     after_touch(state, addresses)    each iteration, after the clock, always
     unmap_object(state, address)     each iteration, for each object
     close(state)                 once per run, always
@@ -63,7 +67,7 @@ class FaultType:
     resident_pages_per_page: float = 1.0
     uses_files = False
     shared_between_processes = False
-    modes = ("threads",)
+    modes = ("threads", "processes")
     maps_many_per_fault = False
     linux_note: str | None = None
 
@@ -94,9 +98,10 @@ class FaultType:
         """Prepares a run; returns the state every other hook receives."""
         return RunState(spec=spec, directory=directory)
 
-    def map_object(self, state: RunState, k: int) -> int:
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
         """Maps object k for one iteration; returns its address."""
-        return platform.map_memory(state.spec.object_size_bytes, huge_pages=self.huge_pages(state.spec))
+        return platform.map_memory(state.spec.object_size_bytes, huge_pages=self.huge_pages(state.spec),
+                                   address=address)
 
     def before_touch(self, state: RunState, addresses: list[int]) -> None:
         """Runs after the objects are mapped and before the clock starts."""
@@ -115,8 +120,11 @@ class FaultType:
 def observe_anonymous(fault_type: FaultType, faults_per_page: float,
                       resident_pages_per_page: float | None) -> str:
     """Returns "zero fill" where each touch allocated a page, "zero page" where it allocated
-    nothing, with "huge" before it where one fault mapped many pages (THP)."""
-    kind = "zero fill" if (resident_pages_per_page or 0.0) >= 0.5 else "zero page"
+    nothing, with "huge" before it where one fault mapped many pages (THP); where the
+    allocation was not measured, what any fault type says."""
+    if resident_pages_per_page is None:
+        return FaultType.observe(fault_type, faults_per_page, resident_pages_per_page)
+    kind = "zero fill" if resident_pages_per_page >= 0.5 else "zero page"
     return f"huge {kind}" if faults_per_page < 0.5 else kind
 
 
@@ -138,11 +146,12 @@ class FileBacked(FaultType):
         state.fd = platform.create_data_file(directory / f"{self.name}.data", spec.memory_bytes)
         return state
 
-    def map_object(self, state: RunState, k: int) -> int:
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
         spec = state.spec
         return platform.map_memory(spec.object_size_bytes, shared=self.map_shared,
                                    writable=self.touch != "read", fd=state.fd,
-                                   offset=k * spec.object_size_bytes, huge_pages=self.huge_pages(spec))
+                                   offset=k * spec.object_size_bytes, huge_pages=self.huge_pages(spec),
+                                   address=address)
 
     def close(self, state: RunState) -> None:
         if state.fd is not None:

@@ -28,8 +28,8 @@ class HugeTlb(FaultType):
     def faults_per_page(self, spec) -> float:
         return spec.page_size_bytes / platform.hugetlb_page_bytes()
 
-    def map_object(self, state: RunState, k: int) -> int:
-        return platform.map_memory(state.spec.object_size_bytes, huge_pages="hugetlb")
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
+        return platform.map_memory(state.spec.object_size_bytes, huge_pages="hugetlb", address=address)
 
 
 FAULT_TYPE = HugeTlb()

@@ -19,8 +19,8 @@ class MajorFault(FileBacked):
                     "need a disk-backed filesystem; pass --dir on one")
         return None
 
-    def map_object(self, state: RunState, k: int) -> int:
-        address = super().map_object(state, k)
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
+        address = super().map_object(state, k, address)
         platform.advise_random(address, state.spec.object_size_bytes)
         return address
 

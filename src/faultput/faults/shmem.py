@@ -12,9 +12,9 @@ class SharedAnonymous(FaultType):
     # Each process maps its own shared anonymous region; only a file is shared between processes.
     shared_between_processes = False
 
-    def map_object(self, state: RunState, k: int) -> int:
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
         return platform.map_memory(state.spec.object_size_bytes, shared=True,
-                                   huge_pages=self.huge_pages(state.spec))
+                                   huge_pages=self.huge_pages(state.spec), address=address)
 
 
 FAULT_TYPE = SharedAnonymous()

@@ -20,8 +20,8 @@ class UserFault(FaultType):
         state.extra["handler"] = _core.Uffd(True)
         return state
 
-    def map_object(self, state: RunState, k: int) -> int:
-        address = super().map_object(state, k)
+    def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
+        address = super().map_object(state, k, address)
         try:
             state.extra["handler"].register(address, state.spec.object_size_bytes)
         except BaseException:
