@@ -199,3 +199,12 @@ def test_access_and_fault_type_cannot_both_be_chosen(tmp_path):
 def test_unknown_fault_type_names_the_known_ones(tmp_path):
     with pytest.raises(UsageError, match=r"unknown fault type 'page-in' \(known: cow, "):
         spec_for("page-in", tmp_path)
+
+
+@pytest.mark.parametrize("name, thp, policy", [("zero-fill", False, "off"), ("zero-fill", True, "allow"),
+                                               ("thp", False, "request"), ("hugetlb", False, "hugetlb")])
+def test_the_spec_records_the_huge_page_policy_the_objects_get(name, thp, policy, tmp_path, monkeypatch):
+    monkeypatch.setattr(platform, "hugetlb_free_pages", lambda: 1 << 20)
+    if platform.thp_enabled() in (None, "never") and name == "thp":
+        pytest.skip("no THP here")
+    assert spec_for(name, tmp_path, thp=thp).huge_pages == policy

@@ -29,7 +29,7 @@ def judge(result: RunResult, fault_type: FaultType,
 
     expected = fault_type.faults_per_page(result.spec)
     if abs(faults_per_page - expected) > FAULTS_PER_PAGE_TOLERANCE * expected:
-        if faults_per_page < expected and result.spec.thp:
+        if faults_per_page < expected and result.spec.huge_pages == "allow":
             findings.append(
                 f"THP folded about {expected / faults_per_page:.0f} pages into each fault: "
                 f"{faults_per_page:.4f} faults per page where {fault_type.name} without huge pages "
@@ -47,7 +47,7 @@ def judge(result: RunResult, fault_type: FaultType,
             findings.append(
                 f"{faults_per_page:.4f} faults per page, above the {expected:.4f} a {fault_type.name} "
                 "fault costs: the kernel faulted some pages more than once.")
-    elif result.spec.thp:
+    elif result.spec.huge_pages == "allow":
         findings.append(f"THP was allowed but the kernel used no huge pages (THP enabled: "
                         f"{thp_enabled or 'unavailable'}): one fault per base page.")
 

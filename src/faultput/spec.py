@@ -41,6 +41,9 @@ class RunSpec:
     mapped at the start of each iteration and unmapped after its clock stops.
     worker_cpus is None when threads are not pinned, else worker i's CPU.
     directory is where a file-backed fault type makes its private directory.
+    thp is what the user asked (--thp); huge_pages the policy the objects get from it
+    and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
+    or "hugetlb" (MAP_HUGETLB).
     """
 
     fault_type: str
@@ -51,6 +54,7 @@ class RunSpec:
     duration_s: float
     warmup_iterations: int
     thp: bool
+    huge_pages: str
     object_size_bytes: int
     object_count: int
     page_size_bytes: int
@@ -288,6 +292,7 @@ def make_spec(
         duration_s=duration_s,
         warmup_iterations=warmup_iterations,
         thp=thp,
+        huge_pages=kind.huge_pages(thp),
         object_size_bytes=object_size_bytes,
         object_count=object_count,
         page_size_bytes=page_size_bytes,

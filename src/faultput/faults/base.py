@@ -90,9 +90,10 @@ class FaultType:
             return f"{self.name}, about {1 / faults_per_page:.0f} pages per fault"
         return self.name
 
-    def huge_pages(self, spec) -> str:
-        """Returns the THP policy for the objects: "off", "allow" or "request"."""
-        return "allow" if spec.thp else "off"
+    def huge_pages(self, thp_allowed: bool) -> str:
+        """Returns the huge page policy for the objects (see platform.map_memory):
+        "off", "allow", "request" or "hugetlb"."""
+        return "allow" if thp_allowed else "off"
 
     def open(self, spec, directory: Path | None) -> RunState:
         """Prepares a run; returns the state every other hook receives."""
@@ -100,7 +101,7 @@ class FaultType:
 
     def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
         """Maps object k for one iteration; returns its address."""
-        return platform.map_memory(state.spec.object_size_bytes, huge_pages=self.huge_pages(state.spec),
+        return platform.map_memory(state.spec.object_size_bytes, huge_pages=state.spec.huge_pages,
                                    address=address)
 
     def before_touch(self, state: RunState, addresses: list[int]) -> None:
@@ -150,7 +151,7 @@ class FileBacked(FaultType):
         spec = state.spec
         return platform.map_memory(spec.object_size_bytes, shared=self.map_shared,
                                    writable=self.touch != "read", fd=state.fd,
-                                   offset=k * spec.object_size_bytes, huge_pages=self.huge_pages(spec),
+                                   offset=k * spec.object_size_bytes, huge_pages=spec.huge_pages,
                                    address=address)
 
     def close(self, state: RunState) -> None:

@@ -25,11 +25,15 @@ class HugeTlb(FaultType):
                     f"{free_pages} are reserved and free (vm.nr_hugepages)")
         return None
 
+    def huge_pages(self, thp_allowed: bool) -> str:
+        return "hugetlb"
+
     def faults_per_page(self, spec) -> float:
         return spec.page_size_bytes / platform.hugetlb_page_bytes()
 
     def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
-        return platform.map_memory(state.spec.object_size_bytes, huge_pages="hugetlb", address=address)
+        return platform.map_memory(state.spec.object_size_bytes, huge_pages=state.spec.huge_pages,
+                                   address=address)
 
 
 FAULT_TYPE = HugeTlb()

@@ -14,7 +14,7 @@ class SharedAnonymous(FaultType):
 
     def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
         return platform.map_memory(state.spec.object_size_bytes, shared=True,
-                                   huge_pages=self.huge_pages(state.spec), address=address)
+                                   huge_pages=state.spec.huge_pages, address=address)
 
 
 FAULT_TYPE = SharedAnonymous()

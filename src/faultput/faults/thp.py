@@ -21,7 +21,7 @@ class TransparentHugePage(FaultType):
                     "pass --object-size as a multiple of it")
         return None
 
-    def huge_pages(self, spec) -> str:
+    def huge_pages(self, thp_allowed: bool) -> str:
         return "request"
 
     def faults_per_page(self, spec) -> float:

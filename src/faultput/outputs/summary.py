@@ -6,10 +6,18 @@ from ..result import NS_PER_S, RunResult
 from ..spec import format_bytes
 
 
+HUGE_PAGE_POLICIES = {
+    "off": "THP off (MADV_NOHUGEPAGE)",
+    "allow": "THP allowed",
+    "request": "THP requested (MADV_HUGEPAGE)",
+    "hugetlb": "hugetlb pages (MAP_HUGETLB)",
+}
+
+
 def describe(result: RunResult) -> str:
     """Returns one line naming what was measured: fault type, variant, threads, mode, access, THP."""
     spec = result.spec
-    thp = "THP allowed" if spec.thp else "THP off (MADV_NOHUGEPAGE)"
+    thp = HUGE_PAGE_POLICIES[spec.huge_pages]
     pinned = f", pinned from CPU {spec.first_cpu}" if spec.first_cpu is not None else ""
     threads = f"{spec.threads} thread{'s' if spec.threads != 1 else ''}"
     return (f"{spec.fault_type} faults: {spec.variant}, {threads} ({spec.mode} mode{pinned}), "
