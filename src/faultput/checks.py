@@ -64,3 +64,32 @@ def judge(result: RunResult, fault_type: FaultType,
         findings.append(f"The workers touched {touched} pages where the objects hold {result.pages}: "
                         "the work queue did not cover each page exactly once.")
     return fault_type.observe(faults_per_page, resident), tuple(findings)
+
+
+def system_warnings(facts: dict) -> list[str]:
+    """Returns a sentence for each system fact known to disturb fault measurements."""
+    warnings: list[str] = []
+    if facts.get("hypervisor"):
+        warnings.append(f"Running under a hypervisor ({facts['hypervisor']}): each fault also walks "
+                        "the host's nested page tables, and other guests steal time; compare results "
+                        "only with results from the same kind of machine.")
+    governors = facts.get("cpu_governors") or []
+    if any(governor != "performance" for governor in governors):
+        warnings.append(f"CPU frequency governor {', '.join(governors)}: the clock changes under load "
+                        "and moves the figures; set the performance governor for stable results.")
+    if facts.get("thp_enabled") == "always":
+        warnings.append("Transparent huge pages are 'always': faultput's objects opt out, but khugepaged "
+                        "works in the background and other memory gets huge pages.")
+    if facts.get("thp_defrag") == "always":
+        warnings.append("THP defrag is 'always': huge page faults (--thp, the thp type) stall in direct "
+                        "compaction.")
+    if (facts.get("numa_nodes") or 1) > 1:
+        warnings.append(f"{facts['numa_nodes']} NUMA nodes: pin the workers (--first-cpu) so that memory "
+                        "stays local and runs stay comparable.")
+    total, available = facts.get("memory_total_bytes"), facts.get("memory_available_bytes")
+    if total and available is not None and available < 0.25 * total:
+        warnings.append("Less than a quarter of memory is available: reclaim may run during the "
+                        "measurement.")
+    if str(facts.get("memory_available_source", "")).startswith("cgroup"):
+        warnings.append(f"A cgroup memory limit binds ({facts['cgroup']}): runs near it will reclaim.")
+    return warnings

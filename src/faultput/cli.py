@@ -30,6 +30,13 @@ usage:
       (faultput run --help lists them)
   faultput list
       the fault types, what each measures, and whether it can run here
+  faultput info
+      the system facts stored with every result, and those that disturb measurements
+  faultput compare BASE.json NEW.json [MORE.json ...] [--fail-above PCT]
+      medians, change and significance (Mann-Whitney U) of every shared configuration
+  faultput export RESULT.json [--csv FILE] [--pyperf FILE] [--perfdata FILE]
+  faultput plot RESULT.json [MORE.json ...] -o FILE.png|FILE.svg
+  faultput report RESULT.json [MORE.json ...] -o FILE.html
 
 variants:
   separate-objects   each thread faults in its own objects
@@ -104,8 +111,15 @@ def _run_parser() -> _Parser:
                         help="whole iterations run first and left out of the figures (default: 1)")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
+    parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat"), default=1, metavar="N",
+                        help="run the whole measurement N times, interleaved across thread counts and "
+                             "fault types, and report medians with 95%% confidence intervals")
     parser.add_argument("--json", metavar="FILE", help="write every sample of the run (docs/result-format.md)")
     parser.add_argument("--perfdata", metavar="FILE", help="write the wrapper's perfdata records")
+    parser.add_argument("--csv", metavar="FILE", help="write one CSV row per measured iteration")
+    parser.add_argument("--pyperf", metavar="FILE", help="write a pyperf file (seconds per page)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar and no line per run; only the final summary")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the seed's progress lines, with timestamps, to stderr")
     return parser
@@ -126,14 +140,14 @@ def _thread_counts(args) -> list[int]:
 def _run_command(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     from . import engine
-    from .outputs import check_writable, json_result, perfdata
+    from .outputs import check_writable
     from .outputs.seed import SeedProgress
-    from .outputs.summary import summary, sweep_table
+    from .outputs.summary import distinct_findings, one_line, repeats_table, summary, sweep_table
     from .spec import make_spec
 
-    for path, what in ((args.json, "--json"), (args.perfdata, "--perfdata")):
-        if path:
-            check_writable(path, what)
+    exports = _exports(args)
+    for what, path, _ in exports:
+        check_writable(path, what)
     specs = [
         make_spec(variant=args.variant, threads=threads, duration_s=args.duration, fault_type=fault_type,
                   access=args.access, mode=args.mode, directory=args.dir, first_cpu=args.first_cpu,
@@ -143,19 +157,63 @@ def _run_command(argv: list[str]) -> int:
         for threads in _thread_counts(args)
     ]
 
-    def show(result):
-        sys.stdout.write(summary(result))
-        sys.stdout.flush()
+    total = len(specs) * args.repeat
+    bar = _progress_bar(total, enabled=total > 1 and not args.quiet and not args.verbose)
+    finished = []
 
-    progress = SeedProgress(sys.stderr) if args.verbose else None
-    results = engine.run_all(specs, progress, show)
-    if len(results) > 1:
-        sys.stdout.write("\n" + sweep_table(results))
-    if args.json:
-        json_result.write(args.json, results, ["faultput", "run", *argv])
-    if args.perfdata:
-        perfdata.write(args.perfdata, results)
+    def show(result):
+        finished.append(result)
+        if total == 1:
+            text = summary(result)
+        elif args.quiet:
+            return
+        else:
+            text = one_line(result, f"{len(finished)}/{total}")
+        if bar is not None:
+            bar.update(1)
+            bar.write(text.rstrip("\n"), file=sys.stdout)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    try:
+        results = engine.run_all(specs, SeedProgress(sys.stderr) if args.verbose else None, show,
+                                 repeats=args.repeat)
+    finally:
+        if bar is not None:
+            bar.close()
+    if total > 1:
+        sys.stdout.write("\n" + (repeats_table(results) if args.repeat > 1 else sweep_table(results)))
+        for finding in distinct_findings(results):
+            sys.stdout.write(f"note: {finding}\n")
+    for _, path, write in exports:
+        write(path, results, ["faultput", "run", *argv])
     return _exit_code(results)
+
+
+def _exports(args) -> list[tuple[str, str, object]]:
+    """Returns (option, path, writer(path, results, command_line)) for each file asked for."""
+    from .outputs import csv_export, json_result, perfdata, pyperf_export
+
+    writers = {
+        "--json": json_result.write,
+        "--perfdata": lambda path, results, command_line: perfdata.write(path, results),
+        "--csv": lambda path, results, command_line: csv_export.write(path, results),
+        "--pyperf": lambda path, results, command_line: pyperf_export.write(path, results),
+    }
+    return [(option, getattr(args, option[2:]), writer) for option, writer in writers.items()
+            if getattr(args, option[2:], None)]
+
+
+def _progress_bar(total: int, enabled: bool):
+    """Returns a tqdm bar on stderr where stderr is a terminal, else None. It moves only when a
+    run has finished, never during one: no monitor thread, no timed refresh."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+    return tqdm.tqdm(total=total, file=sys.stderr, unit="run", leave=False, dynamic_ncols=True)
 
 
 def _list_command(argv: list[str]) -> int:
@@ -178,6 +236,117 @@ def _list_command(argv: list[str]) -> int:
         sys.stdout.write(f"{fault_type.name:<18} {fault_type.summary}\n"
                          f"{'':<18} modes: {', '.join(fault_type.modes)}; {runnable}\n")
     return 0
+
+
+def _files_parser(prog: str, description: str, minimum: int) -> _Parser:
+    parser = _Parser(prog=prog, description=description)
+    parser.add_argument("files", nargs="+", metavar="RESULT.json",
+                        help="result files written by faultput run --json" +
+                             (" (the first is the base)" if minimum > 1 else ""))
+    return parser
+
+
+def _load_files(paths: list[str], minimum: int, what: str):
+    from .resultfile import load
+
+    if len(paths) < minimum:
+        raise UsageError(f"{what} needs at least {minimum} result files, got {len(paths)}")
+    return [load(path) for path in paths]
+
+
+def _info_command(argv: list[str]) -> int:
+    _Parser(prog="faultput info", description="Print the system facts stored with every result, "
+                                              "with a warning for each that disturbs fault measurements."
+            ).parse_args(argv)
+    from . import platform
+    from .outputs.facts import facts_text
+
+    sys.stdout.write(f"faultput {__version__} system facts\n" + facts_text(platform.system_facts()))
+    return 0
+
+
+def _compare_command(argv: list[str]) -> int:
+    parser = _files_parser("faultput compare", "Compare result files: medians, change in percent (higher "
+                           "throughput is better) and Mann-Whitney U significance at alpha 0.05; "
+                           "'~' marks a change that is not significant.", 2)
+    parser.add_argument("--fail-above", type=float, metavar="PCT",
+                        help="exit 1 if any throughput fell significantly by more than PCT percent")
+    args = parser.parse_args(argv)
+    from .compare import compare, regressions
+    from .outputs.compare_table import comparison_text
+
+    files = _load_files(args.files, 2, "compare")
+    failed = []
+    for index, new in enumerate(files[1:]):
+        comparison = compare(files[0], new)
+        sys.stdout.write(("\n" if index else "") + comparison_text(comparison))
+        if args.fail_above is not None:
+            failed += [(new.path, row) for row in regressions(comparison, args.fail_above)]
+    for path, row in failed:
+        sys.stderr.write(f"faultput: regression: {row.label} x{row.threads} {row.metric} fell "
+                         f"{row.regression_percent:.2f}% in {path} (p={row.p_value:.3f}), more than "
+                         f"--fail-above {args.fail_above:g}%\n")
+    return 1 if failed else 0
+
+
+def _export_command(argv: list[str]) -> int:
+    parser = _files_parser("faultput export", "Write the results of result files in other formats.", 1)
+    parser.add_argument("--csv", metavar="FILE", help="one row per measured iteration")
+    parser.add_argument("--pyperf", metavar="FILE", help="a pyperf file (seconds per page)")
+    parser.add_argument("--perfdata", metavar="FILE", help="the wrapper's perfdata records")
+    args = parser.parse_args(argv)
+    from .outputs import check_writable
+
+    args.json = None
+    exports = _exports(args)
+    if not exports:
+        raise UsageError("export: name at least one of --csv, --pyperf, --perfdata")
+    for what, path, _ in exports:
+        check_writable(path, what)
+    files = _load_files(args.files, 1, "export")
+    results = [result for result_file in files for result in result_file.results]
+    for _, path, write in exports:
+        write(path, results, [])
+    return 0
+
+
+def _output_parser(prog: str, description: str, suffixes: str) -> _Parser:
+    parser = _files_parser(prog, description, 1)
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help=f"the file to write ({suffixes})")
+    return parser
+
+
+def _plot_command(argv: list[str]) -> int:
+    args = _output_parser("faultput plot", "Plot scaling (one file) or a comparison (several files) "
+                          "of pages per wall and CPU second against threads.", ".png or .svg").parse_args(argv)
+    from .outputs import check_writable, plot
+
+    check_writable(args.output, "--output")
+    files = _load_files(args.files, 1, "plot")
+    named = [("" if len(files) == 1 else result_file.path, list(result_file.results)) for result_file in files]
+    plot.save(named, "scaling" if len(files) == 1 else "comparison", args.output)
+    return 0
+
+
+def _report_command(argv: list[str]) -> int:
+    args = _output_parser("faultput report", "Write one self-contained HTML report of result files "
+                          "(the first is the base of the comparisons).", ".html").parse_args(argv)
+    from .outputs import check_writable, report
+
+    check_writable(args.output, "--output")
+    report.write(args.output, _load_files(args.files, 1, "report"))
+    return 0
+
+
+COMMANDS = {
+    "run": _run_command,
+    "list": _list_command,
+    "info": _info_command,
+    "compare": _compare_command,
+    "export": _export_command,
+    "plot": _plot_command,
+    "report": _report_command,
+}
 
 
 def _is_seed_variant(word: str) -> bool:
@@ -235,15 +404,13 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0] == "--version":
             sys.stdout.write(f"faultput {__version__}\n")
             return 0
-        if argv[0] == "run":
-            return _run_command(argv[1:])
-        if argv[0] == "list":
-            return _list_command(argv[1:])
+        if argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
         first_word = argv[1] if argv[0] == "-v" and len(argv) > 1 else argv[0]
         if _is_seed_variant(first_word):
             return _seed_command(argv)
         raise UsageError(f"unknown command or variant {first_word!r} "
-                         "(commands: run, list; variants: separate-objects, share-objects)")
+                         "(commands: {', '.join(COMMANDS)}; variants: separate-objects, share-objects)")
     except FaultputError as error:
         sys.stderr.write(f"faultput: error: {error}\n")
         return error.exit_code

@@ -334,14 +334,17 @@ def _shut_down(gate: _core.Gate, workers) -> None:
 
 
 def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,
-            on_result: Callable[[RunResult], None] | None = None) -> list[RunResult]:
-    """Measures each specification in turn; returns the results, stopping after an interrupted one."""
+            on_result: Callable[[RunResult], None] | None = None, repeats: int = 1) -> list[RunResult]:
+    """Measures every specification repeats times, interleaved (all specifications once, then
+    again), so that drift spreads over all of them; returns the results, each tagged with its
+    repeat, stopping after an interrupted one."""
     results: list[RunResult] = []
-    for spec in specs:
-        result = run(spec, on_event)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-        if result.interrupted:
-            break
+    for repeat in range(repeats):
+        for spec in specs:
+            result = replace(run(spec, on_event), repeat=repeat)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+            if result.interrupted:
+                return results
     return results

@@ -403,15 +403,87 @@ def resident_bytes() -> ResidentBytes:
     return ResidentBytes(values["RssAnon"], values["RssFile"], values["RssShmem"])
 
 
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_model() -> str | None:
+    """Returns the CPU model name from /proc/cpuinfo."""
+    for line in (_read_text(PROC / "cpuinfo") or "").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("model name", "Model", "cpu model"):
+            return value.strip()
+    return None
+
+
+def hypervisor() -> str | None:
+    """Returns the hypervisor this machine runs under ("KVM", "Xen"...), "unknown" if one is
+    flagged but not named ("yes (type not exposed)"), or None on bare metal."""
+    flagged = any(line.startswith("flags") and " hypervisor" in line
+                  for line in (_read_text(PROC / "cpuinfo") or "").splitlines())
+    named = _read_text(Path("/sys/hypervisor/type"))
+    vendor = _read_text(Path("/sys/class/dmi/id/sys_vendor")) or ""
+    product = _read_text(Path("/sys/class/dmi/id/product_name")) or ""
+    for known in ("KVM", "QEMU", "VMware", "Xen", "Microsoft", "Amazon EC2", "Google", "Firecracker"):
+        if known.lower() in f"{vendor} {product}".lower():
+            return known
+    if named:
+        return named
+    return "yes (type not exposed)" if flagged else None
+
+
+def numa_nodes() -> int:
+    """Returns the number of NUMA nodes (1 where the kernel shows none)."""
+    nodes = Path("/sys/devices/system/node")
+    try:
+        return max(1, sum(1 for entry in nodes.iterdir() if entry.name[4:].isdigit() and entry.name.startswith("node")))
+    except OSError:
+        return 1
+
+
+def cpu_governors() -> list[str]:
+    """Returns the distinct CPU frequency governors in use (empty where there is no cpufreq)."""
+    governors = set()
+    for path in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_governor"):
+        governor = _read_text(path)
+        if governor:
+            governors.add(governor)
+    return sorted(governors)
+
+
+def aslr() -> int | None:
+    """Returns kernel.randomize_va_space (0 off, 1 partial, 2 full)."""
+    value = _read_text(PROC / "sys" / "kernel" / "randomize_va_space")
+    return int(value) if value and value.isdigit() else None
+
+
+def cgroup_memory_limit() -> tuple[int, str] | None:
+    """Returns (bytes still allowed under the tightest cgroup memory limit, its cgroup), or None."""
+    return _cgroup_headroom_bytes()
+
+
 def system_facts() -> dict:
-    """Returns the facts about this machine that every result carries."""
+    """Returns the facts about this machine that every result carries, all readable without root."""
+    import platform as python_platform
+
+    from . import __version__
+
     available, available_source = memory_available()
+    cgroup = cgroup_memory_limit()
     return {
         "os": "Linux",
         "kernel_release": kernel_release(),
+        "kernel_version": os.uname().version,
         "machine": os.uname().machine,
+        "cpu_model": cpu_model(),
+        "hypervisor": hypervisor(),
         "online_cpus": online_cpus(),
         "allowed_cpus": sorted(allowed_cpus()),
+        "numa_nodes": numa_nodes(),
+        "cpu_governors": cpu_governors(),
         "page_size_bytes": page_size_bytes(),
         "huge_page_bytes": huge_page_bytes(),
         "thp_enabled": thp_enabled(),
@@ -419,4 +491,9 @@ def system_facts() -> dict:
         "memory_total_bytes": memory_total_bytes(),
         "memory_available_bytes": available,
         "memory_available_source": available_source,
+        "cgroup_memory_headroom_bytes": cgroup[0] if cgroup else None,
+        "cgroup": cgroup[1] if cgroup else None,
+        "aslr": aslr(),
+        "python": python_platform.python_version(),
+        "faultput_version": __version__,
     }

@@ -10,6 +10,23 @@ from dataclasses import dataclass, field
 
 from .spec import RunSpec
 
+# What makes two results measurements of the same thing, so that they can be pooled or compared.
+CONFIG_FIELDS = ("fault_type", "variant", "mode", "threads", "huge_pages", "object_size_bytes",
+                 "memory_bytes", "first_cpu")
+
+
+def config_key(spec: RunSpec) -> tuple:
+    """Returns the configuration of a spec, without its duration, warmup or CPU count."""
+    return tuple(getattr(spec, name) for name in CONFIG_FIELDS)
+
+
+def config_label(spec: RunSpec, with_threads: bool = True) -> str:
+    """Returns a short name for a configuration, e.g. 'zero-fill separate-objects threads x2'."""
+    label = f"{spec.fault_type} {spec.variant} {spec.mode}"
+    if spec.huge_pages not in ("off",):
+        label += f" {spec.huge_pages}-huge-pages"
+    return f"{label} x{spec.threads}" if with_threads else label
+
 NS_PER_S = 1_000_000_000
 
 
@@ -84,6 +101,7 @@ class RunResult:
     iterations: tuple[Iteration, ...]
     interrupted: bool = False
     error: str | None = None
+    repeat: int = 0
     observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
 
@@ -149,6 +167,7 @@ class RunResult:
         """Returns the whole result as JSON-ready data (see docs/result-format.md)."""
         return {
             "spec": self.spec.to_dict(),
+            "repeat": self.repeat,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "interrupted": self.interrupted,
@@ -191,3 +210,30 @@ class RunResult:
                 for iteration in self.iterations
             ],
         }
+
+
+def group_by_config(results: list[RunResult]) -> dict[tuple, list[RunResult]]:
+    """Returns the results by configuration, in first-seen order; partial results left out."""
+    groups: dict[tuple, list[RunResult]] = {}
+    for result in results:
+        if result.measured and not result.partial:
+            groups.setdefault(config_key(result.spec), []).append(result)
+    return groups
+
+
+def result_from_dict(data: dict, system: dict) -> RunResult:
+    """Returns the RunResult that RunResult.to_dict() wrote; raises KeyError or TypeError if malformed."""
+    spec_data = dict(data["spec"])
+    spec_data.pop("memory_bytes", None)
+    if spec_data.get("worker_cpus") is not None:
+        spec_data["worker_cpus"] = tuple(spec_data["worker_cpus"])
+    iterations = tuple(
+        Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
+                  resident_added_bytes=it["resident_added_bytes"],
+                  workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
+        for it in data["iterations"]
+    )
+    return RunResult(spec=RunSpec(**spec_data), tool_version=data.get("tool_version", ""), system=system,
+                     started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
+                     interrupted=data["interrupted"], error=data["error"], repeat=data.get("repeat", 0),
+                     observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]))

@@ -20,6 +20,13 @@ def check_writable(path: str, what: str) -> None:
         raise UsageError(f"{what} {path!r}: directory {str(directory)!r} is not writable")
 
 
+def _umask() -> int:
+    """Returns the process's umask (mkstemp makes files 0600; results should be as open() makes them)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: str, text: str) -> None:
     """Writes text to path so that a reader sees the old file or the whole new one, never half."""
     target = Path(path)
@@ -30,6 +37,7 @@ def write_atomically(path: str, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
         os.unlink(temporary)

@@ -1,8 +1,9 @@
-"""The human summary of a result, and the table of a sweep."""
+"""The human summary of a result, the table of a sweep, and the statistics of repeats."""
 
 from __future__ import annotations
 
-from ..result import NS_PER_S, RunResult
+from .. import stats
+from ..result import NS_PER_S, RunResult, config_label, group_by_config
 from ..spec import format_bytes
 
 
@@ -80,3 +81,54 @@ def sweep_table(results: list[RunResult]) -> str:
                      f"{_number(result.pages_per_cpu_second):>14}  {_faults_per_page(result.faults_per_page):>11}  "
                      f"{len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
+
+
+def one_line(result: RunResult, position: str) -> str:
+    """Returns a one-line account of one run of a sweep or of repeats."""
+    partial = "  PARTIAL" if result.partial else ""
+    return (f"[{position}] {config_label(result.spec)}: {_number(result.pages_per_wall_second)} pages/wall-s, "
+            f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {_faults_per_page(result.faults_per_page)} "
+            f"faults/page{partial}\n")
+
+
+def format_interval(summary: stats.Summary) -> str:
+    """Returns the confidence interval of a median, with its level where under 95%."""
+    interval = f"[{summary.ci_low:,.0f}, {summary.ci_high:,.0f}]"
+    if summary.ci_level < stats.CONFIDENCE:
+        interval += f" ({summary.ci_level:.0%})"
+    return interval
+
+
+def format_cv(summary: stats.Summary) -> str:
+    return "n/a" if summary.cv is None else f"{summary.cv:.1%}"
+
+
+def repeats_table(results: list[RunResult]) -> str:
+    """Returns, per configuration, the median, 95% CI of the median, min, max and CV of each
+    figure over the repeats, with a warning for each figure too noisy to trust."""
+    lines: list[str] = []
+    warnings: list[str] = []
+    for runs in group_by_config(results).values():
+        spec = runs[0].spec
+        lines.append(f"{config_label(spec)}: {len(runs)} runs")
+        for metric, figure in (("pages / wall second", lambda r: r.pages_per_wall_second),
+                               ("pages / CPU second", lambda r: r.pages_per_cpu_second)):
+            summary = stats.summarize([figure(run) for run in runs])
+            lines.append(f"  {metric:<20} median {summary.median:>14,.0f}   95% CI {format_interval(summary):<28} "
+                         f"min {summary.minimum:,.0f}  max {summary.maximum:,.0f}  CV {format_cv(summary)}")
+            if summary.noisy:
+                warnings.append(
+                    f"{metric} of {config_label(spec)} varies {summary.cv:.1%} between runs (CV above "
+                    f"{stats.NOISY_CV:.0%}): too wide to trust small changes. Try more repeats "
+                    f"(--repeat {max(10, 2 * len(runs))}), a longer --duration, pinned threads "
+                    "(--first-cpu 0), or a quieter machine (faultput info lists what disturbs).")
+        faults = stats.summarize([run.faults_per_page for run in runs])
+        lines.append(f"  {'faults per page':<20} median {_faults_per_page(faults.median):>14}")
+    for warning in warnings:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def distinct_findings(results: list[RunResult]) -> list[str]:
+    """Returns every finding of the results once, in first-seen order."""
+    return list(dict.fromkeys(finding for result in results for finding in result.findings))

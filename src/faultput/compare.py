@@ -1,0 +1,107 @@
+"""Comparing result files: which configurations they share, and whether each figure changed.
+
+Rows pair a base and a new file's runs of one configuration. A field that is the
+same throughout each file but differs between them (the fault type of a zero
+fill file against a zero page file, the kernel of two otherwise equal runs) is
+what the comparison is about: it is left out of the pairing and named instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import stats
+from .result import CONFIG_FIELDS, RunResult, config_key
+from .resultfile import ResultFile
+
+# The configuration fields a row's label shows (threads has a column of its own).
+LABEL_FIELDS = ("fault_type", "variant", "mode", "huge_pages")
+
+METRICS = {
+    "wall": ("pages per wall second", lambda result: result.pages_per_wall_second),
+    "cpu": ("pages per CPU second", lambda result: result.pages_per_cpu_second),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration's figure in base and new, and the verdict on the change."""
+
+    label: str
+    threads: int
+    metric: str
+    base: stats.Summary
+    new: stats.Summary
+    change_percent: float
+    p_value: float
+    significant: bool
+    too_few: bool
+
+    @property
+    def regression_percent(self) -> float:
+        """Returns how much lower the new throughput is, in percent (negative if higher)."""
+        return -self.change_percent
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A base file against a new one: what differs between the files, and the rows."""
+
+    base_path: str
+    new_path: str
+    differences: tuple[tuple[str, object, object], ...]
+    rows: tuple[Row, ...]
+
+
+def _field_values(results: tuple[RunResult, ...], field: str) -> set:
+    return {getattr(result.spec, field) for result in results}
+
+
+def _usable(results: tuple[RunResult, ...]) -> tuple[RunResult, ...]:
+    return tuple(result for result in results if result.measured and not result.partial)
+
+
+def compare(base: ResultFile, new: ResultFile) -> Comparison:
+    """Returns the comparison of new against base, one row per shared configuration and metric."""
+    base_results, new_results = _usable(base.results), _usable(new.results)
+    differences = []
+    for field in CONFIG_FIELDS:
+        base_values, new_values = _field_values(base_results, field), _field_values(new_results, field)
+        if len(base_values) == 1 and len(new_values) == 1 and base_values != new_values:
+            differences.append((field, next(iter(base_values)), next(iter(new_values))))
+    ignored = {field for field, _, _ in differences}
+    kept = [i for i, field in enumerate(CONFIG_FIELDS) if field not in ignored]
+
+    def grouped(results):
+        groups: dict[tuple, list[RunResult]] = {}
+        for result in results:
+            key = tuple(config_key(result.spec)[i] for i in kept)
+            groups.setdefault(key, []).append(result)
+        return groups
+
+    base_groups, new_groups = grouped(base_results), grouped(new_results)
+    rows = []
+    for metric, (_, figure) in METRICS.items():
+        for key, base_runs in base_groups.items():
+            new_runs = new_groups.get(key)
+            if not new_runs:
+                continue
+            base_values = [figure(result) for result in base_runs]
+            new_values = [figure(result) for result in new_runs]
+            base_summary, new_summary = stats.summarize(base_values), stats.summarize(new_values)
+            _, p_value, _ = stats.mann_whitney_u(base_values, new_values)
+            spec = new_runs[0].spec
+            label = " ".join(str(getattr(spec, field)) for field in LABEL_FIELDS
+                             if field not in ignored and (field != "huge_pages" or spec.huge_pages != "off"))
+            rows.append(Row(
+                label=label, threads=spec.threads, metric=metric, base=base_summary, new=new_summary,
+                change_percent=(new_summary.median / base_summary.median - 1) * 100,
+                p_value=p_value, significant=p_value < stats.ALPHA,
+                too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA))
+    return Comparison(base_path=base.path, new_path=new.path, differences=tuple(differences),
+                      rows=tuple(rows))
+
+
+def regressions(comparison: Comparison, threshold_percent: float) -> list[Row]:
+    """Returns the rows whose throughput fell significantly by more than threshold_percent."""
+    return [row for row in comparison.rows if row.significant and row.regression_percent > threshold_percent]

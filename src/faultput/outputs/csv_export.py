@@ -1,0 +1,44 @@
+"""CSV: one row per measured iteration of every run, with what it measured."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from ..result import NS_PER_S, RunResult
+from . import write_atomically
+
+COLUMNS = ("fault_type", "variant", "mode", "threads", "access", "huge_pages", "object_size_bytes",
+           "memory_bytes", "repeat", "iteration", "wall_ns", "cpu_ns", "pages", "minor_faults",
+           "major_faults", "pages_per_wall_second", "pages_per_cpu_second", "faults_per_page")
+
+
+def rows(results: list[RunResult]) -> list[dict]:
+    """Returns one row per measured iteration."""
+    table = []
+    for result in results:
+        spec = result.spec
+        for iteration in result.measured:
+            pages = spec.pages_per_iteration
+            minor = sum(worker.minor_faults for worker in iteration.workers)
+            major = sum(worker.major_faults for worker in iteration.workers)
+            table.append({
+                "fault_type": spec.fault_type, "variant": spec.variant, "mode": spec.mode,
+                "threads": spec.threads, "access": spec.access, "huge_pages": spec.huge_pages,
+                "object_size_bytes": spec.object_size_bytes, "memory_bytes": spec.memory_bytes,
+                "repeat": result.repeat, "iteration": iteration.index, "wall_ns": iteration.wall_ns,
+                "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,
+                "pages_per_wall_second": pages * NS_PER_S / iteration.wall_ns if iteration.wall_ns else "",
+                "pages_per_cpu_second": pages * NS_PER_S / iteration.cpu_ns if iteration.cpu_ns else "",
+                "faults_per_page": (minor + major) / pages,
+            })
+    return table
+
+
+def write(path: str, results: list[RunResult]) -> None:
+    """Writes the CSV to path, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(results))
+    write_atomically(path, buffer.getvalue())
