@@ -261,7 +261,8 @@ def test_seed_form_still_measures_zero_fill_while_run_takes_fault_lists(tmp_path
     completed = faultput("run", "--fault", "zero-fill,shmem", "--threads", "1", *SMALL,
                          "--json", str(json_path), "--perfdata", str(perfdata_path))
     assert completed.returncode == 0, completed.stderr
-    assert "zero-fill faults:" in completed.stdout and "shmem faults:" in completed.stdout
+    assert re.search(r"^zero-fill separate-objects threads +1 ", completed.stdout, re.M)
+    assert re.search(r"^shmem separate-objects threads +1 ", completed.stdout, re.M)
     document = json.loads(json_path.read_text())
     assert [r["spec"]["fault_type"] for r in document["results"]] == ["zero-fill", "shmem"]
     records = json.loads(perfdata_path.read_text())["data"]

@@ -210,10 +210,18 @@ def _progress_bar(total: int, enabled: bool):
     run has finished, never during one: no monitor thread, no timed refresh."""
     if not enabled or not sys.stderr.isatty():
         return None
+    import os
+
     import tqdm
 
     tqdm.tqdm.monitor_interval = 0
-    return tqdm.tqdm(total=total, file=sys.stderr, unit="run", leave=False, dynamic_ncols=True)
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except OSError:
+        columns = 0
+    # A terminal that reports no width (a fresh pseudo-terminal) would get an empty bar.
+    return tqdm.tqdm(total=total, file=sys.stderr, unit="run", leave=False,
+                     **({"dynamic_ncols": True} if columns else {"ncols": 80, "nrows": 24}))
 
 
 def _list_command(argv: list[str]) -> int:

@@ -73,11 +73,13 @@ def summary(result: RunResult) -> str:
 
 def sweep_table(results: list[RunResult]) -> str:
     """Returns a table with one row per result of a sweep."""
-    header = f"{'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  {'faults/page':>11}  {'iterations':>10}"
-    lines = [header]
-    for result in results:
+    labels = [config_label(result.spec, with_threads=False) for result in results]
+    width = max(len("configuration"), *(len(label) for label in labels))
+    lines = [f"{'configuration':<{width}}  {'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  "
+             f"{'faults/page':>11}  {'iterations':>10}"]
+    for label, result in zip(labels, results):
         partial = "  partial" if result.partial else ""
-        lines.append(f"{result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
+        lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
                      f"{_number(result.pages_per_cpu_second):>14}  {_faults_per_page(result.faults_per_page):>11}  "
                      f"{len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
