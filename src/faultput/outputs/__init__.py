@@ -27,14 +27,16 @@ def _umask() -> int:
     return mask
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Writes text to path so that a reader sees the old file or the whole new one, never half."""
+def write_atomically(path: str, content: str | bytes) -> None:
+    """Writes content (text as UTF-8) to path so that a reader sees the old file or the whole
+    new one, never half, whatever interrupts the write."""
     target = Path(path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                              dir=target.resolve().parent)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o666 & ~_umask())

@@ -10,15 +10,13 @@ point is labelled with its parallel efficiency against that line.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from .. import stats
 from ..compare import METRICS
 from ..errors import UsageError
 from ..result import RunResult, config_label, group_by_config
-from . import _umask
+from . import write_atomically
 
 FORMATS = {".png": "png", ".svg": "svg"}
 
@@ -98,18 +96,12 @@ def save(named_results: list[tuple[str, list[RunResult]]], title: str, path: str
     if file_format is None:
         raise UsageError(f"plot file {path!r} must end in .png or .svg")
     fig = figure(named_results, title)
-    target = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.resolve().parent)
+    buffer = io.BytesIO()
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            fig.savefig(handle, format=file_format, dpi=120)
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        fig.savefig(buffer, format=file_format, dpi=120)
     finally:
         _close(fig)
+    write_atomically(path, buffer.getvalue())
 
 
 def svg(named_results: list[tuple[str, list[RunResult]]], title: str) -> str:
