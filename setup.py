@@ -8,7 +8,7 @@ setup(
             sources=["src/faultput/_core.c"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
-            libraries=["pthread", "m"],
+            libraries=["pthread"],
         )
     ],
 )

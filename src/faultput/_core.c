@@ -18,11 +18,14 @@
  *   it lives in shared memory, so forked worker processes use it too:
  *     Gate(workers, capacity)   a gate for that many workers and queue items
  *     load(items, stride, mode)    the next round's work queue
- *     wait_parked(timeout=None) -> bool  waits until every worker is parked
+ *     watch(pidfds)          worker processes whose end also wakes the waits below
+ *     wait_parked() -> bool  waits until every worker is parked; False if a
+ *                            watched process ended first
  *     release() -> start_ns  waits until every worker is parked, then starts
  *                            the clock and wakes them all (the seed's
  *                            start_iteration); None if the gate was stopped
- *     wait_done(interruptible=True, timeout=None) -> (start_ns, end_ns) or None
+ *     wait_done(interruptible=True) -> (start_ns, end_ns), or None if a
+ *                            watched process ended first
  *                            waits for the round; end_ns is when the last
  *                            worker finished its last item
  *     worker_rounds()        each worker's share of the last round
@@ -49,9 +52,7 @@
 #include <Python.h>
 
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -319,7 +320,7 @@ typedef struct {
     /* Workers wait on this futex word for a round to start, then to end. A plain futex, not a
      * pthread condition variable: glibc's blocks a broadcast on a waiter that died. */
     atomic_uint wake_sequence;
-    sem_t main_sem;              /* posted when every worker is parked or a round ends */
+    int doorbell_fd;             /* an eventfd rung when every worker is parked or a round ends */
     unsigned int n_workers;
     unsigned int parked;         /* workers waiting at the start gate */
     unsigned int running;        /* workers of the current round not yet finished */
@@ -346,7 +347,19 @@ typedef struct {
     gate_shared_t *shared;
     size_t shared_bytes;
     pid_t creator;               /* only the creating process tears the region down */
+    int *watched_fds;            /* pidfds of worker processes, polled beside the doorbell */
+    Py_ssize_t n_watched;
 } Gate;
+
+/* Wakes the main thread, whichever process or thread calls it. */
+static void
+ring_doorbell(gate_shared_t *g)
+{
+    uint64_t one = 1;
+    if (write(g->doorbell_fd, &one, sizeof(one)) != sizeof(one)) {
+        /* EAGAIN: the counter is already non-zero, so the main thread wakes regardless. */
+    }
+}
 
 static void
 gate_lock(gate_shared_t *g)
@@ -406,7 +419,13 @@ Gate_init(Gate *self, PyObject *args, PyObject *kwds)
     pthread_mutex_init(&g->lock, &mutex_attributes);
     pthread_mutexattr_destroy(&mutex_attributes);
     atomic_init(&g->wake_sequence, 0);
-    sem_init(&g->main_sem, 1, 0);
+    g->doorbell_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (g->doorbell_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        pthread_mutex_destroy(&g->lock);
+        munmap(g, bytes);
+        return -1;
+    }
     g->n_workers = workers;
     g->capacity = (size_t) capacity;
     g->round_seen = (uint64_t *) (g + 1);
@@ -425,9 +444,10 @@ Gate_dealloc(Gate *self)
 {
     if (self->shared != NULL && self->creator == getpid()) {
         pthread_mutex_destroy(&self->shared->lock);
-        sem_destroy(&self->shared->main_sem);
+        close(self->shared->doorbell_fd);
         munmap(self->shared, self->shared_bytes);
     }
+    PyMem_Free(self->watched_fds);
     Py_TYPE(self)->tp_free((PyObject *) self);
 }
 
@@ -490,26 +510,23 @@ Gate_load(Gate *self, PyObject *args)
 }
 
 /*
- * Waits on main_sem, GIL released, until done(g) holds under the lock.
- * Returns 1 when it holds, 0 when timeout_s (if not negative) passed first, or
- * -1 with a Python exception set when a signal handler raised (Ctrl-C) and
- * interruptible is true. The semaphore is only a doorbell: the condition is
- * always re-checked under the lock, so stale posts are harmless.
+ * Waits, GIL released, until done(g) holds under the lock: the main thread sleeps
+ * in poll() on the doorbell and the watched pidfds, and nothing else wakes it.
+ * Returns 1 when done holds, 0 when a watched process ended first, or -1 with a
+ * Python exception set when a signal handler raised (Ctrl-C) and interruptible
+ * is true. The doorbell only says "look again": done is always re-checked.
  */
 static int
-wait_main(gate_shared_t *g, int (*done)(gate_shared_t *), int interruptible, double timeout_s)
+wait_main(Gate *self, int (*done)(gate_shared_t *), int interruptible)
 {
-    struct timespec deadline;
-    if (timeout_s >= 0) {
-        clock_gettime(CLOCK_REALTIME, &deadline);
-        double whole;
-        double fraction = modf(timeout_s, &whole);
-        deadline.tv_sec += (time_t) whole;
-        deadline.tv_nsec += (long) (fraction * 1e9);
-        if (deadline.tv_nsec >= (long) NS_PER_S) {
-            deadline.tv_sec += 1;
-            deadline.tv_nsec -= (long) NS_PER_S;
-        }
+    gate_shared_t *g = self->shared;
+    Py_ssize_t n = self->n_watched;
+    struct pollfd fds[1 + (n > 0 ? n : 1)];
+    fds[0].fd = g->doorbell_fd;
+    fds[0].events = POLLIN;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        fds[1 + i].fd = self->watched_fds[i];
+        fds[1 + i].events = POLLIN;
     }
     PyThreadState *ts = PyEval_SaveThread();
     int outcome = 1;
@@ -520,17 +537,32 @@ wait_main(gate_shared_t *g, int (*done)(gate_shared_t *), int interruptible, dou
         if (finished) {
             break;
         }
-        int rc = timeout_s >= 0 ? sem_timedwait(&g->main_sem, &deadline) : sem_wait(&g->main_sem);
-        if (rc != 0 && errno == ETIMEDOUT) {
-            outcome = 0;
-            break;
-        }
-        if (rc != 0 && errno == EINTR && interruptible) {
-            PyEval_RestoreThread(ts);
-            if (PyErr_CheckSignals() < 0) {
-                return -1;
+        if (poll(fds, (nfds_t) (1 + n), -1) < 0) {
+            if (errno == EINTR && interruptible) {
+                PyEval_RestoreThread(ts);
+                if (PyErr_CheckSignals() < 0) {
+                    return -1;
+                }
+                ts = PyEval_SaveThread();
             }
-            ts = PyEval_SaveThread();
+            continue;
+        }
+        if (fds[0].revents & POLLIN) {
+            uint64_t rung;
+            if (read(g->doorbell_fd, &rung, sizeof(rung)) < 0) {
+                /* EAGAIN: another read drained it; look again regardless. */
+            }
+        }
+        int ended = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ended |= (fds[1 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        }
+        if (ended) {
+            gate_lock(g);
+            finished = done(g);
+            pthread_mutex_unlock(&g->lock);
+            outcome = finished ? 1 : 0;
+            break;
         }
     }
     PyEval_RestoreThread(ts);
@@ -549,36 +581,45 @@ round_finished(gate_shared_t *g)
     return g->rounds_finished == g->rounds_released;
 }
 
-static int
-parse_timeout(PyObject *timeout_obj, double *timeout_s)
+static PyObject *
+Gate_watch(Gate *self, PyObject *args)
 {
-    *timeout_s = -1.0;
-    if (timeout_obj == NULL || timeout_obj == Py_None) {
-        return 0;
+    PyObject *fds_obj;
+    if (gate_of(self) == NULL || !PyArg_ParseTuple(args, "O", &fds_obj)) {
+        return NULL;
     }
-    *timeout_s = PyFloat_AsDouble(timeout_obj);
-    if (*timeout_s == -1.0 && PyErr_Occurred()) {
-        return -1;
+    PyObject *seq = PySequence_Fast(fds_obj, "watch() takes a sequence of pidfds");
+    if (seq == NULL) {
+        return NULL;
     }
-    if (*timeout_s < 0) {
-        PyErr_SetString(PyExc_ValueError, "timeout must not be negative");
-        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    int *fds = PyMem_Calloc(n > 0 ? (size_t) n : 1, sizeof(int));
+    if (fds == NULL) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
     }
-    return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        fds[i] = (int) PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+        if (fds[i] == -1 && PyErr_Occurred()) {
+            PyMem_Free(fds);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    PyMem_Free(self->watched_fds);
+    self->watched_fds = fds;
+    self->n_watched = n;
+    Py_RETURN_NONE;
 }
 
 static PyObject *
-Gate_wait_parked(Gate *self, PyObject *args, PyObject *kwds)
+Gate_wait_parked(Gate *self, PyObject *unused)
 {
-    static char *kwlist[] = { "timeout", NULL };
-    PyObject *timeout_obj = NULL;
-    double timeout_s;
-    gate_shared_t *g = gate_of(self);
-    if (g == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "|O", kwlist, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout_s) < 0) {
+    if (gate_of(self) == NULL) {
         return NULL;
     }
-    int outcome = wait_main(g, all_parked_or_stopping, 1, timeout_s);
+    int outcome = wait_main(self, all_parked_or_stopping, 1);
     if (outcome < 0) {
         return NULL;
     }
@@ -589,8 +630,16 @@ static PyObject *
 Gate_release(Gate *self, PyObject *unused)
 {
     gate_shared_t *g = gate_of(self);
-    if (g == NULL || wait_main(g, all_parked_or_stopping, 1, -1.0) < 0) {
+    if (g == NULL) {
         return NULL;
+    }
+    /* A watched process that ended stops the gate's use: release nothing. */
+    int outcome = wait_main(self, all_parked_or_stopping, 1);
+    if (outcome < 0) {
+        return NULL;
+    }
+    if (outcome == 0) {
+        Py_RETURN_NONE;
     }
     uint64_t start_ns;
     gate_lock(g);
@@ -612,16 +661,13 @@ Gate_release(Gate *self, PyObject *unused)
 static PyObject *
 Gate_wait_done(Gate *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = { "interruptible", "timeout", NULL };
+    static char *kwlist[] = { "interruptible", NULL };
     int interruptible = 1;
-    PyObject *timeout_obj = NULL;
-    double timeout_s;
     gate_shared_t *g = gate_of(self);
-    if (g == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "|pO", kwlist, &interruptible, &timeout_obj)
-        || parse_timeout(timeout_obj, &timeout_s) < 0) {
+    if (g == NULL || !PyArg_ParseTupleAndKeywords(args, kwds, "|p", kwlist, &interruptible)) {
         return NULL;
     }
-    int outcome = wait_main(g, round_finished, interruptible, timeout_s);
+    int outcome = wait_main(self, round_finished, interruptible);
     if (outcome < 0) {
         return NULL;
     }
@@ -665,7 +711,7 @@ Gate_work(Gate *self, PyObject *args)
     gate_lock(g);
     g->parked++;
     if (g->parked == g->n_workers) {
-        sem_post(&g->main_sem);
+        ring_doorbell(g);
     }
     while (!g->stopping && g->rounds_released == g->round_seen[index]) {
         gate_wait_workers(g);
@@ -700,7 +746,7 @@ Gate_work(Gate *self, PyObject *args)
         if (g->running == 0) {
             g->rounds_finished = this_round;
             gate_wake_workers(g);
-            sem_post(&g->main_sem);
+            ring_doorbell(g);
         } else {
             /* As the seed's workers do: wait for the others before leaving. */
             while (g->rounds_finished != this_round) {
@@ -764,7 +810,7 @@ Gate_stop(Gate *self, PyObject *unused)
     gate_lock(g);
     g->stopping = 1;
     gate_wake_workers(g);
-    sem_post(&g->main_sem);
+    ring_doorbell(g);
     pthread_mutex_unlock(&g->lock);
     Py_RETURN_NONE;
 }
@@ -793,7 +839,7 @@ Gate_forget_worker(Gate *self, PyObject *args)
             gate_wake_workers(g);
         }
     }
-    sem_post(&g->main_sem);
+    ring_doorbell(g);
     pthread_mutex_unlock(&g->lock);
     Py_RETURN_NONE;
 }
@@ -801,12 +847,15 @@ Gate_forget_worker(Gate *self, PyObject *args)
 static PyMethodDef Gate_methods[] = {
     { "load", (PyCFunction) Gate_load, METH_VARARGS,
       "load(items, stride_bytes, mode): the next round's work queue of (address, size) pairs." },
-    { "wait_parked", (PyCFunction) (void (*)(void)) Gate_wait_parked, METH_VARARGS | METH_KEYWORDS,
-      "wait_parked(timeout=None) -> bool: whether every worker is parked (or the gate stopped)." },
+    { "watch", (PyCFunction) Gate_watch, METH_VARARGS,
+      "watch(pidfds): worker processes whose end also wakes wait_parked, release and wait_done." },
+    { "wait_parked", (PyCFunction) Gate_wait_parked, METH_NOARGS,
+      "wait_parked() -> True once every worker is parked (or the gate stopped), False if a watched process ended." },
     { "release", (PyCFunction) Gate_release, METH_NOARGS,
-      "release() -> start_ns: wait until every worker is parked, then start a round; None if stopped." },
+      "release() -> start_ns: wait until every worker is parked, then start a round; None if stopped "
+      "or a watched process ended." },
     { "wait_done", (PyCFunction) (void (*)(void)) Gate_wait_done, METH_VARARGS | METH_KEYWORDS,
-      "wait_done(interruptible=True, timeout=None) -> (start_ns, end_ns) of the round, None on timeout." },
+      "wait_done(interruptible=True) -> (start_ns, end_ns) of the round, None if a watched process ended." },
     { "work", (PyCFunction) Gate_work, METH_VARARGS,
       "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns), or None once stopped." },
     { "worker_rounds", (PyCFunction) Gate_worker_rounds, METH_NOARGS,

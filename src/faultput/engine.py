@@ -33,10 +33,6 @@ from .spec import PROCESSES_MODE, SHARE_OBJECTS, RunSpec, format_bytes
 # iteration_done, budget, end.
 EventCallback = Callable[[str, Optional[int]], None]
 
-# How often the main process checks on worker processes while it waits (seconds).
-PROCESS_POLL_S = 0.2
-
-
 def _no_event(name: str, iteration: int | None) -> None:
     pass
 
@@ -51,8 +47,6 @@ def _queue_capacity(spec: RunSpec) -> int:
 
 class _ThreadWorkers:
     """Worker threads of this process; the objects are mapped by the main thread."""
-
-    poll_s = None
 
     def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
         self.gate = gate
@@ -106,9 +100,11 @@ class _ThreadWorkers:
 
 
 class _ProcessWorkers:
-    """Worker processes, each with its own address space, mapping its own objects."""
+    """Worker processes, each with its own address space, mapping its own objects.
 
-    poll_s = PROCESS_POLL_S
+    The gate watches each one's pidfd, so that a worker process that dies wakes the
+    main process at once, which otherwise sleeps until the round ends.
+    """
 
     def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
         self.gate = gate
@@ -119,6 +115,7 @@ class _ProcessWorkers:
         self.reservation = platform.reserve_address_space(spec.memory_bytes, alignment)
         self.addresses = [self.reservation + k * spec.object_size_bytes for k in range(spec.object_count)]
         self.pids: dict[int, int] = {}
+        self.pidfds: dict[int, int] = {}
         self.failures: list[str] = []
 
     def start(self) -> None:
@@ -130,6 +127,11 @@ class _ProcessWorkers:
             if pid == 0:
                 self._child(index, cpu)
             self.pids[index] = pid
+            try:
+                self.pidfds[index] = platform.open_process_descriptor(pid)
+            except OSError as error:
+                raise RunError(f"processes mode needs pidfd_open (Linux 5.3 or newer): {error.strerror}") from None
+        self.gate.watch(list(self.pidfds.values()))
 
     def _child(self, index: int, cpu: int | None) -> None:
         """A worker process: map the objects, work a round, unmap, until stopped. Never returns."""
@@ -172,6 +174,8 @@ class _ProcessWorkers:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 del self.pids[index]
+                os.close(self.pidfds.pop(index))
+                self.gate.watch(list(self.pidfds.values()))
                 self.gate.forget_worker(index)
                 self.failures.append(f"worker process {index} (pid {pid}) ended: "
                                      f"{_describe_status(status)}")
@@ -189,6 +193,10 @@ class _ProcessWorkers:
             except ChildProcessError:
                 pass
             del self.pids[index]
+        for pidfd in self.pidfds.values():
+            os.close(pidfd)
+        self.pidfds.clear()
+        self.gate.watch([])
         platform.unmap(self.reservation, self.spec.memory_bytes)
 
 
@@ -232,7 +240,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
             warmup = number <= spec.warmup_iterations
             emit("iteration_start", number)
             emit("waiting", None)
-            while not gate.wait_parked(timeout=workers.poll_s):
+            while not gate.wait_parked():
                 workers.check()
             workers.check()
             emit("caught_up", None)
@@ -297,9 +305,10 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         resident_before = _resident(fault_type, spec)
         emit("waking", None)
         if gate.release() is None:
+            workers.check()
             return None
         try:
-            while (timed := gate.wait_done(timeout=workers.poll_s)) is None:
+            while (timed := gate.wait_done()) is None:
                 workers.check()
         except BaseException:
             _end_round(gate, workers)
@@ -320,9 +329,8 @@ def _end_round(gate: _core.Gate, workers) -> None:
     """Ends a round in flight early: no more items are handed out, and the workers finish
     the ones they took (a dead worker process is forgotten). Returns at once with none in flight."""
     gate.abort()
-    while gate.wait_done(interruptible=False, timeout=PROCESS_POLL_S) is None:
-        if workers is not None:
-            workers.forget_dead()
+    while gate.wait_done(interruptible=False) is None:
+        workers.forget_dead()
 
 
 def _shut_down(gate: _core.Gate, workers) -> None:

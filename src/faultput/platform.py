@@ -232,6 +232,11 @@ def re_reserve(address: int, size_bytes: int) -> None:
                   _core.MAP_PRIVATE | _core.MAP_ANONYMOUS | _core.MAP_NORESERVE | _core.MAP_FIXED)
 
 
+def open_process_descriptor(pid: int) -> int:
+    """Returns a pidfd for a child: it becomes readable when the child ends (Linux 5.3+)."""
+    return os.pidfd_open(pid)
+
+
 def die_with_parent() -> None:
     """Makes this (forked) process receive SIGKILL if the process that forked it dies."""
     _core.die_with_parent()
