@@ -92,3 +92,14 @@ def test_failed_mmap_raises_run_error_and_leaves_nothing_mapped(small_spec, monk
 def test_sweep_runs_each_spec_in_order(small_spec):
     results = engine.run_all([small_spec(threads=1), small_spec(threads=2)])
     assert [result.spec.threads for result in results] == [1, 2]
+
+
+def test_a_refused_fork_in_processes_mode_is_a_run_error(small_spec, monkeypatch):
+    import os
+
+    def refused():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    with pytest.raises(RunError, match="forking worker process 0 failed: Resource temporarily unavailable"):
+        engine.run(small_spec(mode="processes"))

@@ -1,7 +1,7 @@
-"""The command line: the seed's form, `faultput run`, and the boundary where errors become exit codes.
+"""The command line: the seed's form, the commands, and the boundary where errors become exit codes.
 
     faultput [-v] <separate-objects|share-objects> <duration_s> <threads> [first_cpu]
-    faultput run [options]
+    faultput run|list|info|compare|export|plot|report ...   (TOP_USAGE below)
 
 Nothing below this module prints to the user or exits; here every FaultputError
 becomes one line on stderr and its exit code, and Ctrl-C becomes exit 130.
@@ -70,8 +70,8 @@ def _run_parser() -> _Parser:
     parser = _Parser(
         prog="faultput run",
         description="Measure page fault throughput: pages per wall second and per CPU second.",
-        epilog="Sizes take binary suffixes: 64K, 128M, 2G. Figures print as each thread count "
-               "finishes; --json and --perfdata are written at the end, atomically.",
+        epilog="Sizes take binary suffixes: 64K, 128M, 2G. Figures print as each run finishes; "
+               "--json, --perfdata, --csv and --pyperf are written at the end, atomically.",
     )
     parser.add_argument("--variant", choices=VARIANTS, default=VARIANTS[0],
                         help="separate-objects: each thread its own objects; share-objects: "
@@ -305,7 +305,6 @@ def _export_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from .outputs import check_writable
 
-    args.json = None
     exports = _exports(args)
     if not exports:
         raise UsageError("export: name at least one of --csv, --pyperf, --perfdata")

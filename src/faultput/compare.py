@@ -58,7 +58,7 @@ def _field_values(results: tuple[RunResult, ...], field: str) -> set:
 
 
 def _usable(results: tuple[RunResult, ...]) -> tuple[RunResult, ...]:
-    return tuple(result for result in results if result.measured and not result.partial)
+    return tuple(result for result in results if result.measured and not result.interrupted)
 
 
 def compare(base: ResultFile, new: ResultFile) -> Comparison:

@@ -112,7 +112,8 @@ class _ProcessWorkers:
         self.fault_type = fault_type
         self.state = state
         alignment = max(platform.huge_page_bytes(), platform.hugetlb_page_bytes() or 0, spec.page_size_bytes)
-        self.reservation = platform.reserve_address_space(spec.memory_bytes, alignment)
+        self.reservation = _system_call(f"reserving {format_bytes(spec.memory_bytes)} of address space",
+                                        platform.reserve_address_space, spec.memory_bytes, alignment)
         self.addresses = [self.reservation + k * spec.object_size_bytes for k in range(spec.object_count)]
         self.pids: dict[int, int] = {}
         self.pidfds: dict[int, int] = {}
@@ -123,7 +124,7 @@ class _ProcessWorkers:
             cpu = self.spec.worker_cpus[index] if self.spec.worker_cpus else None
             sys.stdout.flush()
             sys.stderr.flush()
-            pid = os.fork()
+            pid = _system_call(f"forking worker process {index}", os.fork)
             if pid == 0:
                 self._child(index, cpu)
             self.pids[index] = pid
@@ -226,7 +227,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
     emit("initialized", None)
     try:
         if fault_type.uses_files:
-            directory = platform.private_directory(spec.directory)
+            directory = _system_call(f"making a private directory in {spec.directory}",
+                                     platform.private_directory, spec.directory)
         state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
         workers = worker_kind(gate, spec, fault_type, state)
@@ -271,7 +273,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
 
 
 def _system_call(what: str, function, *args):
-    """Calls a fault type hook; an OSError becomes a RunError naming what failed."""
+    """Returns function(*args); an OSError becomes a RunError naming what failed."""
     try:
         return function(*args)
     except OSError as error:

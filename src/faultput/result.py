@@ -100,7 +100,6 @@ class RunResult:
     ended_at: str
     iterations: tuple[Iteration, ...]
     interrupted: bool = False
-    error: str | None = None
     repeat: int = 0
     observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
@@ -109,11 +108,6 @@ class RunResult:
     def measured(self) -> tuple[Iteration, ...]:
         """Returns the iterations that count: all but the warmups."""
         return tuple(iteration for iteration in self.iterations if not iteration.warmup)
-
-    @property
-    def partial(self) -> bool:
-        """Returns whether the run stopped before its duration (interrupted or failed)."""
-        return self.interrupted or self.error is not None
 
     @property
     def pages(self) -> int:
@@ -171,7 +165,6 @@ class RunResult:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "interrupted": self.interrupted,
-            "error": self.error,
             "summary": {
                 "iterations": len(self.measured),
                 "warmup_iterations": len(self.iterations) - len(self.measured),
@@ -213,10 +206,10 @@ class RunResult:
 
 
 def group_by_config(results: list[RunResult]) -> dict[tuple, list[RunResult]]:
-    """Returns the results by configuration, in first-seen order; partial results left out."""
+    """Returns the results by configuration, in first-seen order; interrupted runs left out."""
     groups: dict[tuple, list[RunResult]] = {}
     for result in results:
-        if result.measured and not result.partial:
+        if result.measured and not result.interrupted:
             groups.setdefault(config_key(result.spec), []).append(result)
     return groups
 
@@ -235,5 +228,5 @@ def result_from_dict(data: dict, system: dict) -> RunResult:
     )
     return RunResult(spec=RunSpec(**spec_data), tool_version=data.get("tool_version", ""), system=system,
                      started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
-                     interrupted=data["interrupted"], error=data["error"], repeat=data.get("repeat", 0),
+                     interrupted=data["interrupted"], repeat=data.get("repeat", 0),
                      observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]))

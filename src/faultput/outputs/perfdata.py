@@ -30,7 +30,7 @@ def _record(metric: str, value: float, result: RunResult) -> dict:
             "thp": spec.thp,
             "huge_pages": spec.huge_pages,
             "faults_per_page": result.faults_per_page,
-            "partial": result.partial,
+            "partial": result.interrupted,
         },
     }
 

@@ -78,7 +78,7 @@ def sweep_table(results: list[RunResult]) -> str:
     lines = [f"{'configuration':<{width}}  {'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  "
              f"{'faults/page':>11}  {'iterations':>10}"]
     for label, result in zip(labels, results):
-        partial = "  partial" if result.partial else ""
+        partial = "  partial" if result.interrupted else ""
         lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
                      f"{_number(result.pages_per_cpu_second):>14}  {_faults_per_page(result.faults_per_page):>11}  "
                      f"{len(result.measured):>10}{partial}")
@@ -87,7 +87,7 @@ def sweep_table(results: list[RunResult]) -> str:
 
 def one_line(result: RunResult, position: str) -> str:
     """Returns a one-line account of one run of a sweep or of repeats."""
-    partial = "  PARTIAL" if result.partial else ""
+    partial = "  PARTIAL" if result.interrupted else ""
     return (f"[{position}] {config_label(result.spec)}: {_number(result.pages_per_wall_second)} pages/wall-s, "
             f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {_faults_per_page(result.faults_per_page)} "
             f"faults/page{partial}\n")
