@@ -72,6 +72,20 @@ def test_uffd_handler_resolves_every_missing_page(mapping):
         handler.close()
 
 
+def test_uffd_handler_can_resolve_reads_with_the_zero_page(mapping):
+    address, size = mapping
+    resident_before = platform.resident_bytes().anonymous
+    handler = _core.Uffd(False)
+    try:
+        handler.register(address, size)
+        _, minor, major, pages = _core.touch(address, size, PAGE, _core.TOUCH_READ)
+        assert pages == 64 and minor + major == 64
+        assert handler.handled() == 64
+    finally:
+        handler.close()
+    assert platform.resident_bytes().anonymous - resident_before < 32 * PAGE
+
+
 def test_held_child_keeps_pages_copy_on_write(mapping):
     address, size = mapping
     _core.touch(address, size, PAGE, _core.TOUCH_WRITE)

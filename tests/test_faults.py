@@ -39,6 +39,7 @@ EXPECTED_FAULTS_PER_PAGE = {
     "file-cow": ONE_PER_PAGE,
     "populate": ONE_PER_PAGE,
     "uffd": ONE_PER_PAGE,
+    "uffd-zeropage": ONE_PER_PAGE,
     "major": ONE_PER_PAGE,
     # One fault per huge page; threads racing on one huge page in share-objects may both fault.
     "thp": (PAGE / HUGE, 4 * PAGE / HUGE),
@@ -67,6 +68,8 @@ def test_fault_type_costs_what_it_should(name, variant, tmp_path):
         assert result.major_faults >= 0.9 * result.pages
     if name in ("file-read", "zero-fill", "zero-page", "shmem", "populate"):
         assert result.major_faults == 0
+    if name == "uffd-zeropage":
+        assert result.observed_fault == "uffd-zeropage" and result.resident_pages_per_page < 0.5
     assert list(tmp_path.iterdir()) == []
 
 
@@ -96,7 +99,7 @@ def test_processes_mode_workers_each_do_their_share(tmp_path):
         assert any(all(worker.items > 0 for worker in it.workers) for it in result.measured)
 
 
-@pytest.mark.parametrize("name", ["cow", "uffd"])
+@pytest.mark.parametrize("name", ["cow", "uffd", "uffd-zeropage"])
 def test_threads_only_types_refuse_processes_mode(name, tmp_path):
     with pytest.raises(UsageError, match=f"fault type {name} runs only in threads mode, not processes mode"):
         spec_for(name, tmp_path, mode="processes")

@@ -11,13 +11,15 @@ class UserFault(FaultType):
     touch = "write"
     # One handler thread per process; the work queue spans processes only through shared memory.
     modes = ("threads",)
+    # Resolve each fault with UFFDIO_COPY (a page of data); else UFFDIO_ZEROPAGE.
+    copy = True
 
     def unavailable_reason(self, spec) -> str | None:
         return platform.userfaultfd_unavailable_reason()
 
     def open(self, spec, directory) -> RunState:
         state = super().open(spec, directory)
-        state.extra["handler"] = _core.Uffd(True)
+        state.extra["handler"] = _core.Uffd(self.copy)
         return state
 
     def map_object(self, state: RunState, k: int, address: int | None = None) -> int:
