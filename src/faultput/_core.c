@@ -12,7 +12,7 @@
  *   touch_item()           touch one buffer, adding its CPU time and the kernel's
  *                          fault counts for this thread to a worker_round_t.
  *
- *   Python functions: touch(), now_ns(), mmap(), munmap(), madvise().
+ *   Python functions: touch(), mmap(), munmap(), madvise().
  *   Python type Gate: the seed's work queue and iteration protocol, so that
  *   between release() and the last worker finishing no Python runs at all;
  *   it lives in shared memory, so forked worker processes use it too:
@@ -230,37 +230,12 @@ core_touch(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-core_now_ns(PyObject *self, PyObject *unused)
-{
-    return PyLong_FromUnsignedLongLong(monotonic_ns());
-}
-
-static PyObject *
 core_mmap(PyObject *self, PyObject *args)
 {
-    unsigned long long length;
+    unsigned long long length, address = 0;
     int prot, flags, fd = -1;
     long long offset = 0;
-    if (!PyArg_ParseTuple(args, "Kii|iL", &length, &prot, &flags, &fd, &offset)) {
-        return NULL;
-    }
-    void *p;
-    Py_BEGIN_ALLOW_THREADS
-    p = mmap(NULL, (size_t) length, prot, flags, fd, (off_t) offset);
-    Py_END_ALLOW_THREADS
-    if (p == MAP_FAILED) {
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromUnsignedLongLong((unsigned long long) (uintptr_t) p);
-}
-
-static PyObject *
-core_mmap_at(PyObject *self, PyObject *args)
-{
-    unsigned long long address, length;
-    int prot, flags, fd = -1;
-    long long offset = 0;
-    if (!PyArg_ParseTuple(args, "KKii|iL", &address, &length, &prot, &flags, &fd, &offset)) {
+    if (!PyArg_ParseTuple(args, "Kii|iLK", &length, &prot, &flags, &fd, &offset, &address)) {
         return NULL;
     }
     void *p;
@@ -1129,10 +1104,9 @@ static PyMethodDef core_methods[] = {
       "hold_in_child() -> pid of a child holding this process's memory until killed." },
     { "touch", core_touch, METH_VARARGS,
       "touch(address, size_bytes, stride_bytes, mode) -> (cpu_ns, minor_faults, major_faults, pages)." },
-    { "now_ns", core_now_ns, METH_NOARGS, "now_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds." },
-    { "mmap", core_mmap, METH_VARARGS, "mmap(length, prot, flags, fd=-1, offset=0) -> address." },
-    { "mmap_at", core_mmap_at, METH_VARARGS,
-      "mmap_at(address, length, prot, flags, fd=-1, offset=0) -> address (a hint, or exact with MAP_FIXED)." },
+    { "mmap", core_mmap, METH_VARARGS,
+      "mmap(length, prot, flags, fd=-1, offset=0, address=0) -> address (address: a hint, or exact "
+      "with MAP_FIXED)." },
     { "munmap", core_munmap, METH_VARARGS, "munmap(address, length)." },
     { "madvise", core_madvise, METH_VARARGS, "madvise(address, length, advice)." },
     { NULL, NULL, 0, NULL }

@@ -100,7 +100,7 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _cgroup_headroom_bytes() -> tuple[int, str] | None:
+def cgroup_memory_headroom() -> tuple[int, str] | None:
     """Returns (bytes left under the tightest cgroup memory limit, its path), or None."""
     try:
         lines = (PROC / "self" / "cgroup").read_text().splitlines()
@@ -146,7 +146,7 @@ def memory_available() -> tuple[int | None, str]:
     available = _meminfo_bytes("MemAvailable")
     if available is not None:
         candidates.append((available, "MemAvailable"))
-    cgroup = _cgroup_headroom_bytes()
+    cgroup = cgroup_memory_headroom()
     if cgroup is not None:
         candidates.append(cgroup)
     if not candidates:
@@ -180,7 +180,7 @@ def map_memory(size_bytes: int, *, shared: bool = False, writable: bool = True, 
         flags |= _core.MAP_HUGETLB
     if address is not None:
         flags |= _core.MAP_FIXED
-    address = _core.mmap_at(address or 0, size_bytes, prot, flags, fd, offset)
+    address = _core.mmap(size_bytes, prot, flags, fd, offset, address or 0)
     try:
         _set_thp_policy(address, size_bytes, huge_pages)
     except BaseException:
@@ -228,8 +228,8 @@ def reserve_address_space(size_bytes: int, alignment_bytes: int) -> int:
 
 def re_reserve(address: int, size_bytes: int) -> None:
     """Puts the reservation back over an object unmapped from a reserved region."""
-    _core.mmap_at(address, size_bytes, 0,
-                  _core.MAP_PRIVATE | _core.MAP_ANONYMOUS | _core.MAP_NORESERVE | _core.MAP_FIXED)
+    _core.mmap(size_bytes, 0, _core.MAP_PRIVATE | _core.MAP_ANONYMOUS | _core.MAP_NORESERVE | _core.MAP_FIXED,
+               -1, 0, address)
 
 
 def open_process_descriptor(pid: int) -> int:
@@ -465,11 +465,6 @@ def aslr() -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def cgroup_memory_limit() -> tuple[int, str] | None:
-    """Returns (bytes still allowed under the tightest cgroup memory limit, its cgroup), or None."""
-    return _cgroup_headroom_bytes()
-
-
 def system_facts() -> dict:
     """Returns the facts about this machine that every result carries, all readable without root."""
     import platform as python_platform
@@ -477,7 +472,7 @@ def system_facts() -> dict:
     from . import __version__
 
     available, available_source = memory_available()
-    cgroup = cgroup_memory_limit()
+    cgroup = cgroup_memory_headroom()
     return {
         "os": "Linux",
         "kernel_release": kernel_release(),

@@ -23,9 +23,10 @@ def config_key(spec: RunSpec) -> tuple:
 def config_label(spec: RunSpec, with_threads: bool = True) -> str:
     """Returns a short name for a configuration, e.g. 'zero-fill separate-objects threads x2'."""
     label = f"{spec.fault_type} {spec.variant} {spec.mode}"
-    if spec.huge_pages not in ("off",):
+    if spec.huge_pages != "off":
         label += f" {spec.huge_pages}-huge-pages"
     return f"{label} x{spec.threads}" if with_threads else label
+
 
 NS_PER_S = 1_000_000_000
 
@@ -40,11 +41,6 @@ class WorkerRound:
     items: int
     pages: int
     end_ns: int
-
-    @property
-    def faults(self) -> int:
-        """Returns minor plus major faults the kernel counted for this worker's touches."""
-        return self.minor_faults + self.major_faults
 
 
 @dataclass(frozen=True)
@@ -74,11 +70,6 @@ class Iteration:
     def cpu_ns(self) -> int:
         """Returns the CPU time all workers spent in the touch loop, in nanoseconds."""
         return sum(worker.cpu_ns for worker in self.workers)
-
-    @property
-    def faults(self) -> int:
-        """Returns the faults the kernel counted for all workers' touches."""
-        return sum(worker.faults for worker in self.workers)
 
     @property
     def pages_touched(self) -> int:
