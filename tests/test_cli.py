@@ -172,7 +172,7 @@ def test_ctrl_c_stops_workers_unmaps_everything_and_exits_130_with_a_partial_res
     process, stdout, stderr = interrupt_after(args, "Starting Iteration 4", "stderr", signal.SIGINT)
     report = probe_report(stdout)
     assert process.returncode == 130 and report["exit_code"] == 130
-    assert "PARTIAL: interrupted after" in stdout
+    assert "PARTIAL: stopped by SIGINT after" in stdout
     assert "Traceback" not in stderr
     assert objects_left(report, 12 << 20) == []
     assert report["threads"] == 1
@@ -184,7 +184,7 @@ def test_ctrl_c_in_the_seed_form_prints_the_partial_block():
     report = probe_report(stdout)
     assert report["exit_code"] == 130
     assert "-----Results-----" in stdout
-    assert "interrupted: partial result" in stderr
+    assert "faultput: partial result over" in stderr
     assert objects_left(report, 128 << 20) == []
     assert report["threads"] == 1
 
@@ -216,7 +216,7 @@ def test_ctrl_c_in_processes_mode_leaves_no_process_file_or_mapping(tmp_path):
     process, stdout, stderr = interrupt_after(args, "Starting Iteration 3", "stderr", signal.SIGINT)
     report = probe_report(stdout)
     assert report["exit_code"] == 130, stderr
-    assert "PARTIAL: interrupted" in stdout and "processes mode" in stdout
+    assert "PARTIAL: stopped by SIGINT" in stdout and "processes mode" in stdout
     assert report["children"] == []
     assert list(tmp_path.iterdir()) == []
 
@@ -270,7 +270,8 @@ def test_seed_form_still_measures_zero_fill_while_run_takes_fault_lists(tmp_path
 
 
 def test_bad_fault_type_is_refused_with_the_known_ones():
-    assert_one_line_error(faultput("run", "--fault", "zero-fill,page-in"), 2, "'page-in'", "known:")
+    assert_one_line_error(faultput("run", "--fault", "zero-fill,page-in"), 2, "--fault 'page-in'",
+                          "is not one of: cow, ", "zero-page, all")
 
 
 def test_run_form_summary_names_what_was_measured():

@@ -141,10 +141,48 @@ def test_gate_hands_out_every_item_once_per_round():
 
 def test_gate_wall_time_runs_from_release_to_last_worker():
     timings, results = run_gate_rounds(workers=2, rounds=3, items_per_round=4)
-    for k, (released_ns, start_ns, end_ns) in enumerate(timings):
+    for k, (released_ns, start_ns, end_ns, main_end_ns) in enumerate(timings):
         assert released_ns == start_ns
         assert end_ns == max(results[w][k][5] for w in range(2))
         assert end_ns > start_ns
+        # The seed's clock: the main thread stamps the time once it has seen the round end.
+        assert main_end_ns >= end_ns
+
+
+def test_stop_mid_round_ends_the_round_and_every_worker_finishes_it():
+    """A stop while a round runs (Ctrl-C) hands out no more items, and the round still ends:
+    a worker that had not yet woken for it takes part (finding the queue empty). Repeated,
+    since which worker is still asleep at the stop is up to the scheduler."""
+    buffer_bytes = 64 * PAGE
+    for _ in range(100):
+        gate = _core.Gate(2, 64)
+        address = _core.mmap(buffer_bytes, _core.PROT_READ | _core.PROT_WRITE,
+                             _core.MAP_PRIVATE | _core.MAP_ANONYMOUS)
+        try:
+            gate.load([(address + i * PAGE, PAGE) for i in range(64)], PAGE, _core.TOUCH_WRITE)
+            pages = []
+
+            def worker(index):
+                while (measured := gate.work(index)) is not None:
+                    pages.append(measured[4])
+
+            threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(2)]
+            for thread in threads:
+                thread.start()
+            assert gate.release() is not None
+            gate.stop()
+            ended = []
+            waiter = threading.Thread(target=lambda: ended.append(gate.wait_done(interruptible=False)),
+                                      daemon=True)
+            waiter.start()
+            waiter.join(timeout=10)
+            assert ended and ended[0] is not None, "the round never ended after a stop"
+            for thread in threads:
+                thread.join(timeout=10)
+                assert not thread.is_alive()
+            assert sum(pages) <= 64
+        finally:
+            _core.munmap(address, buffer_bytes)
 
 
 def test_gate_release_returns_none_once_stopped():

@@ -106,8 +106,9 @@ def test_threads_only_types_refuse_processes_mode(name, tmp_path):
 
 
 def test_share_objects_of_private_memory_in_processes_mode_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="share-objects in processes mode needs memory the processes share; "
-                                         "zero-fill memory is private to each process"):
+    with pytest.raises(UsageError, match="share-objects in processes mode needs a mapping the processes share "
+                                         "page for page; zero-fill gives each process its own pages .use "
+                                         "threads mode, or one of file-read, file-shared-write, major.$"):
         spec_for("zero-fill", tmp_path, variant="share-objects", mode="processes")
 
 

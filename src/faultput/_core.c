@@ -24,17 +24,19 @@
  *     release() -> start_ns  waits until every worker is parked, then starts
  *                            the clock and wakes them all (the seed's
  *                            start_iteration); None if the gate was stopped
- *     wait_done(interruptible=True) -> (start_ns, end_ns), or None if a
- *                            watched process ended first
+ *     wait_done(interruptible=True) -> (start_ns, end_ns, main_end_ns), or
+ *                            None if a watched process ended first
  *                            waits for the round; end_ns is when the last
- *                            worker finished its last item
+ *                            worker finished its last item, main_end_ns when
+ *                            the waiting thread saw it (the seed's clock)
  *     worker_rounds()        each worker's share of the last round
  *     work(index) -> (cpu_ns, minor, major, items, pages, end_ns) or None
  *                            a worker's round: park, take items from the
  *                            shared atomic index until it is empty, touch
  *                            each, wait for the others; None once stopped
  *     abort()                no more items are handed out this round
- *     stop()                 parked workers return None
+ *     stop()                 the round in flight ends at the next item, and
+ *                            parked workers return None
  *     forget_worker(index)   a dead worker process no longer holds up a round
  *
  *   Python type Uffd: a userfaultfd and its native handler thread, which
@@ -42,6 +44,7 @@
  *     Uffd(copy)             create, handshake, start the handler
  *     register(address, size)   handle missing-page faults in that range
  *     handled() -> int       faults resolved so far
+ *     cpu_ns() -> int        the handler thread's CPU time so far
  *     close()                stop and join the handler, close the descriptors
  *
  *   hold_in_child() -> pid: fork a child that only holds the parent's memory
@@ -649,10 +652,13 @@ Gate_wait_done(Gate *self, PyObject *args, PyObject *kwds)
     if (outcome == 0) {
         Py_RETURN_NONE;
     }
+    /* The seed's end of the clock: the main thread's own time once it sees the round over. */
+    uint64_t main_end_ns = monotonic_ns();
     gate_lock(g);
     uint64_t start_ns = g->start_ns, end_ns = g->end_ns;
     pthread_mutex_unlock(&g->lock);
-    return Py_BuildValue("(KK)", (unsigned long long) start_ns, (unsigned long long) end_ns);
+    return Py_BuildValue("(KKK)", (unsigned long long) start_ns, (unsigned long long) end_ns,
+                         (unsigned long long) main_end_ns);
 }
 
 static PyObject *
@@ -692,7 +698,9 @@ Gate_work(Gate *self, PyObject *args)
         gate_wait_workers(g);
     }
     g->parked--;
-    stopped = g->stopping;
+    /* A round released before the stop is still this worker's to finish (an aborted round
+     * hands it no item): the round ends only when every worker has finished it. */
+    stopped = g->rounds_released == g->round_seen[index];
     uint64_t this_round = g->rounds_released;
     g->round_seen[index] = this_round;
     const work_item_t *items = g->items;
@@ -784,6 +792,8 @@ Gate_stop(Gate *self, PyObject *unused)
     }
     gate_lock(g);
     g->stopping = 1;
+    /* A round in flight ends at the next item: nothing new is handed out. */
+    atomic_store_explicit(&g->next_item, g->n_items, memory_order_release);
     gate_wake_workers(g);
     ring_doorbell(g);
     pthread_mutex_unlock(&g->lock);
@@ -830,13 +840,15 @@ static PyMethodDef Gate_methods[] = {
       "release() -> start_ns: wait until every worker is parked, then start a round; None if stopped "
       "or a watched process ended." },
     { "wait_done", (PyCFunction) (void (*)(void)) Gate_wait_done, METH_VARARGS | METH_KEYWORDS,
-      "wait_done(interruptible=True) -> (start_ns, end_ns) of the round, None if a watched process ended." },
+      "wait_done(interruptible=True) -> (start_ns, end_ns, main_end_ns) of the round (end_ns: the last "
+      "worker's finish; main_end_ns: when this thread saw it), None if a watched process ended." },
     { "work", (PyCFunction) Gate_work, METH_VARARGS,
       "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns), or None once stopped." },
     { "worker_rounds", (PyCFunction) Gate_worker_rounds, METH_NOARGS,
       "worker_rounds() -> each worker's (cpu_ns, minor, major, items, pages, end_ns) of the last round." },
     { "abort", (PyCFunction) Gate_abort, METH_NOARGS, "abort(): hand out no more items this round." },
-    { "stop", (PyCFunction) Gate_stop, METH_NOARGS, "stop(): parked workers return None." },
+    { "stop", (PyCFunction) Gate_stop, METH_NOARGS,
+      "stop(): the round in flight hands out no more items; parked workers return None." },
     { "forget_worker", (PyCFunction) Gate_forget_worker, METH_VARARGS,
       "forget_worker(index): a dead worker process no longer holds up the round." },
     { NULL, NULL, 0, NULL }
@@ -1026,6 +1038,26 @@ Uffd_handled(Uffd *self, PyObject *unused)
 }
 
 static PyObject *
+Uffd_cpu_ns(Uffd *self, PyObject *unused)
+{
+    clockid_t clock;
+    struct timespec ts;
+    if (!self->running) {
+        PyErr_SetString(PyExc_RuntimeError, "Uffd is closed");
+        return NULL;
+    }
+    int rc = pthread_getcpuclockid(self->thread, &clock);
+    if (rc != 0) {
+        errno = rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (clock_gettime(clock, &ts) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromUnsignedLongLong((unsigned long long) ts.tv_sec * NS_PER_S + (unsigned long long) ts.tv_nsec);
+}
+
+static PyObject *
 Uffd_close(Uffd *self, PyObject *unused)
 {
     Py_BEGIN_ALLOW_THREADS
@@ -1046,6 +1078,7 @@ static PyMethodDef Uffd_methods[] = {
       "register(address, size): resolve missing-page faults in that range." },
     { "handled", (PyCFunction) Uffd_handled, METH_NOARGS,
       "handled() -> faults resolved so far; raises OSError if the handler failed." },
+    { "cpu_ns", (PyCFunction) Uffd_cpu_ns, METH_NOARGS, "cpu_ns() -> the handler thread's CPU time, ns." },
     { "close", (PyCFunction) Uffd_close, METH_NOARGS, "close(): stop the handler thread." },
     { NULL, NULL, 0, NULL }
 };

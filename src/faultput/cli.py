@@ -44,15 +44,15 @@ variants:
 """
 
 
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+_SIGNAL_EXIT_CODES = {"SIGINT": EXIT_INTERRUPTED, "SIGTERM": EXIT_TERMINATED, "SIGPIPE": EXIT_BROKEN_PIPE}
+
+
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so that the run cleans up, but exiting 143."""
-
-
-_signals_received: list[int] = []
+    """SIGTERM outside a measurement, handled like Ctrl-C but exiting 143."""
 
 
 def _raise_terminated(signum, frame):
-    _signals_received.append(signum)
     raise Terminated()
 
 
@@ -63,21 +63,75 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+class _Stdout:
+    """Standard output that a reader may close: a broken pipe stops the measurement quietly
+    (as `| head` expects of a Unix tool), any other failure is said once on stderr; neither
+    is a traceback, and the result files are still written."""
+
+    def __init__(self, interruption=None):
+        self.interruption = interruption
+        self.closed = sys.stdout is None
+        self.failure: str | None = None
+        self.broken_pipe = False
+
+    def write(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self._close()
+            self.broken_pipe = True
+            if self.interruption is not None:
+                self.interruption.request("SIGPIPE")
+        except (OSError, ValueError) as error:
+            self._close()
+            self.failure = f"cannot write to standard output: {getattr(error, 'strerror', None) or error}"
+            _say(f"faultput: error: {self.failure}\n")
+
+    def flush(self) -> None:
+        """Nothing to do: write() flushes."""
+
+    def _close(self) -> None:
+        """Points fd 1 at /dev/null so that nothing, the interpreter's last flush included, fails again."""
+        self.closed = True
+        import os
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+        except OSError:
+            pass
+
+
+def _say(text: str) -> None:
+    """Writes to stderr, ignoring a stderr that is closed or broken."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _run_parser() -> _Parser:
-    from .spec import (ACCESSES, MODES, VARIANTS, parse_count, parse_duration, parse_names, parse_size,
-                       parse_thread_counts)
+    from .spec import (ACCESSES, MAX_REPEATS, MAX_WARMUP_ITERATIONS, MODES, VARIANTS, parse_count,
+                       parse_duration, parse_size, parse_thread_counts)
 
     parser = _Parser(
         prog="faultput run",
         description="Measure page fault throughput: pages per wall second and per CPU second.",
-        epilog="Sizes take binary suffixes: 64K, 128M, 2G. Figures print as each run finishes; "
-               "--json, --perfdata, --csv and --pyperf are written at the end, atomically.",
+        epilog="Sizes take binary suffixes: 64K, 128M, 2G. Lists (--fault, --threads, --mode, --variant) "
+               "are dimensions: every combination runs. Figures print as each run finishes, and "
+               "--json, --perfdata, --csv and --pyperf are rewritten atomically after each run, so a "
+               "run that finished is never lost.",
     )
-    parser.add_argument("--variant", choices=VARIANTS, default=VARIANTS[0],
+    parser.add_argument("--variant", type=lambda t: _names(t, "--variant", VARIANTS), metavar="LIST",
                         help="separate-objects: each thread its own objects; share-objects: "
-                             "threads interleave page by page on shared objects (default: %(default)s)")
+                             "threads interleave page by page on shared objects; or both, "
+                             "comma-separated (default: separate-objects)")
     parser.add_argument("--duration", type=parse_duration, default=10.0, metavar="SECONDS",
-                        help="measured wall time per thread count, summed over iterations (default: 10)")
+                        help="measured wall time per run, summed over iterations (default: 10)")
     parser.add_argument("--threads", "--cpu-workers", dest="threads", type=parse_thread_counts,
                         metavar="LIST", help="thread counts: 4, 1,2,4 or 1-8 (default: online CPUs)")
     sweep = parser.add_mutually_exclusive_group()
@@ -87,15 +141,18 @@ def _run_parser() -> _Parser:
                        help="run 1, 2 and each power of 4 up to n threads")
     parser.add_argument("--first-cpu", type=lambda t: parse_count(t, "first CPU", minimum=0),
                         metavar="CPU", help="pin worker i to CPU (i + CPU) mod online CPUs")
-    parser.add_argument("--fault", type=parse_names, metavar="TYPES",
-                        help="fault types to measure, comma-separated (faultput list shows them; "
-                             "default: zero-fill)")
+    parser.add_argument("--fault", action="append", type=_fault_names, metavar="TYPES",
+                        help="fault types to measure, comma-separated, or all (faultput list shows "
+                             "them; may be repeated; default: zero-fill)")
+    parser.add_argument("--skip-unavailable", action="store_true",
+                        help="skip, with a note, each combination that cannot run here instead of "
+                             "refusing the run (implied by --fault all)")
     parser.add_argument("--access", choices=ACCESSES,
                         help="without --fault: write measures zero-fill, read the seed's literal "
                              "access, which maps the shared zero page on Linux (zero-page)")
-    parser.add_argument("--mode", choices=MODES, default=MODES[0],
-                        help="threads of one process (the seed's), or one process per worker, each "
-                             "with its own address space (default: %(default)s)")
+    parser.add_argument("--mode", type=lambda t: _names(t, "--mode", MODES), metavar="LIST",
+                        help="threads of one process (the seed's), processes (one per worker, each "
+                             "with its own address space), or both (default: threads)")
     parser.add_argument("--dir", metavar="DIR",
                         help="where file-backed fault types make their private directory "
                              "(default: the system temporary directory)")
@@ -106,14 +163,16 @@ def _run_parser() -> _Parser:
                         metavar="SIZE", help="bytes per object (default: 128M, the seed's)")
     parser.add_argument("--memory", type=lambda t: parse_size(t, "memory"), metavar="SIZE",
                         help="bytes faulted per iteration (default: object size x online CPUs)")
-    parser.add_argument("--warmup", type=lambda t: parse_count(t, "warmup", minimum=0),
+    parser.add_argument("--warmup", type=lambda t: parse_count(t, "warmup", minimum=0,
+                                                                maximum=MAX_WARMUP_ITERATIONS),
                         default=1, metavar="N",
                         help="whole iterations run first and left out of the figures (default: 1)")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
-    parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat"), default=1, metavar="N",
-                        help="run the whole measurement N times, interleaved across thread counts and "
-                             "fault types, and report medians with 95%% confidence intervals")
+    parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat", maximum=MAX_REPEATS),
+                        default=1, metavar="N",
+                        help="run the whole measurement N times, interleaved across every "
+                             "combination, and report medians with confidence intervals")
     parser.add_argument("--json", metavar="FILE", help="write every sample of the run (docs/result-format.md)")
     parser.add_argument("--perfdata", metavar="FILE", help="write the wrapper's perfdata records")
     parser.add_argument("--csv", metavar="FILE", help="write one CSV row per measured iteration")
@@ -123,6 +182,18 @@ def _run_parser() -> _Parser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print the seed's progress lines, with timestamps, to stderr")
     return parser
+
+
+def _names(text: str, option: str, choices) -> list[str]:
+    from .spec import parse_list
+    return parse_list(text, option, choices)
+
+
+def _fault_names(text: str) -> list[str]:
+    """Returns the fault types of 'zero-fill,shmem' or 'all'."""
+    from .faults import all_fault_types
+    known = list(all_fault_types())
+    return _names(text, "--fault", known + ["all"])
 
 
 def _thread_counts(args) -> list[int]:
@@ -137,63 +208,122 @@ def _thread_counts(args) -> list[int]:
     return counts
 
 
+def _fault_list(args) -> tuple[list[str | None], bool]:
+    """Returns (the fault types asked for, in order, None for the --access default; whether
+    every type was asked for with `all`)."""
+    from .faults import all_fault_types
+
+    asked = [name for names in (args.fault or []) for name in names]
+    if "all" in asked:
+        return list(all_fault_types()), True
+    return (list(dict.fromkeys(asked)) or [None]), False
+
+
+def _specs(args) -> list:
+    """Returns a spec for every combination of fault type, mode, variant and thread count that
+    can run; refuses one that cannot unless skipping was asked for, then notes each skipped."""
+    from .errors import CannotRunHere
+    from .spec import MODES, VARIANTS, make_spec
+
+    faults, every = _fault_list(args)
+    skip = args.skip_unavailable or every
+    specs, skipped = [], []
+    for fault_type in faults:
+        for mode in args.mode or [MODES[0]]:
+            for variant in args.variant or [VARIANTS[0]]:
+                for threads in _thread_counts(args):
+                    try:
+                        specs.append(make_spec(
+                            variant=variant, threads=threads, duration_s=args.duration,
+                            fault_type=fault_type, access=args.access, mode=mode, directory=args.dir,
+                            first_cpu=args.first_cpu, thp=args.thp, object_size_bytes=args.object_size,
+                            memory_bytes=args.memory, warmup_iterations=args.warmup,
+                            oversubscribe=args.oversubscribe))
+                    except CannotRunHere as refusal:
+                        if not skip:
+                            raise
+                        skipped.append(f"{fault_type or 'zero-fill'} {variant} {mode} x{threads}: "
+                                       f"{refusal}")
+    for line in dict.fromkeys(skipped):
+        _say(f"faultput: skipped {line}\n")
+    if not specs:
+        raise UsageError("nothing to run: every combination asked for was skipped")
+    return specs
+
+
 def _run_command(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     from . import engine
-    from .outputs import check_writable
+    from .outputs import Export, check_outputs
     from .outputs.seed import SeedProgress
     from .outputs.summary import distinct_findings, one_line, repeats_table, summary, sweep_table
-    from .spec import make_spec
 
     exports = _exports(args)
-    for what, path, _ in exports:
-        check_writable(path, what)
-    specs = [
-        make_spec(variant=args.variant, threads=threads, duration_s=args.duration, fault_type=fault_type,
-                  access=args.access, mode=args.mode, directory=args.dir, first_cpu=args.first_cpu,
-                  thp=args.thp, object_size_bytes=args.object_size, memory_bytes=args.memory,
-                  warmup_iterations=args.warmup, oversubscribe=args.oversubscribe)
-        for fault_type in (args.fault or [None])
-        for threads in _thread_counts(args)
-    ]
+    check_outputs(exports, inputs=[])
+    specs = _specs(args)
+    command_line = ["faultput", "run", *argv]
 
     total = len(specs) * args.repeat
     bar = _progress_bar(total, enabled=total > 1 and not args.quiet and not args.verbose)
-    finished = []
+    with engine.Interruption() as interruption:
+        out = _Stdout(interruption)
+        finished = []
 
-    def show(result):
-        finished.append(result)
-        if total == 1:
-            text = summary(result)
-        elif args.quiet:
-            return
-        else:
-            text = one_line(result, f"{len(finished)}/{total}")
-        if bar is not None:
+        def show(result):
+            finished.append(result)
+            for export in exports:
+                export.write(finished, command_line)
+            if total == 1:
+                text = summary(result)
+            elif args.quiet:
+                return
+            else:
+                text = one_line(result, f"{len(finished)}/{total}")
+            if bar is None:
+                out.write(text)
+                return
             bar.update(1)
-            bar.write(text.rstrip("\n"), file=sys.stdout)
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            with bar.external_write_mode(file=sys.stdout):
+                out.write(text)
 
-    try:
-        results = engine.run_all(specs, SeedProgress(sys.stderr) if args.verbose else None, show,
-                                 repeats=args.repeat)
-    finally:
-        if bar is not None:
-            bar.close()
-    if total > 1:
-        sys.stdout.write("\n" + (repeats_table(results) if args.repeat > 1 else sweep_table(results)))
-        for finding in distinct_findings(results):
-            sys.stdout.write(f"note: {finding}\n")
-    for _, path, write in exports:
-        write(path, results, ["faultput", "run", *argv])
-    return _exit_code(results)
+        try:
+            results = engine.run_all(specs, SeedProgress(sys.stderr) if args.verbose else None, show,
+                                     repeats=args.repeat, interruption=interruption)
+        finally:
+            if bar is not None:
+                bar.close()
+        if total > 1 and results:
+            out.write("\n" + (repeats_table(results) if args.repeat > 1 else sweep_table(results)))
+            for finding in distinct_findings(results):
+                out.write(f"note: {finding}\n")
+        return _finish(results, interruption, out, exports)
 
 
-def _exports(args) -> list[tuple[str, str, object]]:
-    """Returns (option, path, writer(path, results, command_line)) for each file asked for."""
-    from .outputs import csv_export, json_result, perfdata, pyperf_export
+def _finish(results, interruption, out: "_Stdout", exports=()) -> int:
+    """Says, once each, what failed (a run's error, an output that could not be written), and
+    returns the exit code: the signal's where one stopped the run, else 1 after a failure."""
+    failed = False
+    for result in results:
+        if result.error:
+            _say(f"faultput: error: {result.error} (partial result kept: {len(result.measured)} "
+                 "measured iterations)\n")
+            failed = True
+    for export in exports:
+        if export.failure:
+            _say(f"faultput: error: {export.failure}\n")
+            failed = True
+    signal_name = interruption.signal_name
+    if signal_name == "SIGPIPE" or out.broken_pipe:
+        return EXIT_BROKEN_PIPE
+    if signal_name is not None:
+        _say("faultput: terminated\n" if signal_name == "SIGTERM" else "faultput: interrupted\n")
+        return _SIGNAL_EXIT_CODES[signal_name]
+    return 1 if failed or out.failure else 0
+
+
+def _exports(args) -> list:
+    """Returns an Export for each result file asked for with --json, --perfdata, --csv, --pyperf."""
+    from .outputs import Export, csv_export, json_result, perfdata, pyperf_export
 
     writers = {
         "--json": json_result.write,
@@ -201,8 +331,8 @@ def _exports(args) -> list[tuple[str, str, object]]:
         "--csv": lambda path, results, command_line: csv_export.write(path, results),
         "--pyperf": lambda path, results, command_line: pyperf_export.write(path, results),
     }
-    return [(option, getattr(args, option[2:]), writer) for option, writer in writers.items()
-            if getattr(args, option[2:], None)]
+    return [Export(option, getattr(args, option[2:]), writer) for option, writer in writers.items()
+            if getattr(args, option[2:], None) is not None]
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -229,21 +359,33 @@ def _list_command(argv: list[str]) -> int:
     parser = _Parser(prog="faultput list",
                      description="List the fault types and whether each can run on this machine "
                                  "(with the default sizes, in threads mode).")
-    parser.parse_args(argv)
+    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    args = parser.parse_args(argv)
     from .errors import FaultTypeUnavailable
     from .faults import all_fault_types
     from .spec import SEPARATE_OBJECTS, make_spec
 
+    entries = []
     for fault_type in all_fault_types().values():
         try:
             make_spec(variant=SEPARATE_OBJECTS, threads=1, duration_s=1, fault_type=fault_type.name,
                       mode=fault_type.modes[0])
-            runnable = "runs here"
+            reason = None
         except FaultTypeUnavailable as refusal:
-            runnable = f"cannot run here: {refusal.reason}"
-        sys.stdout.write(f"{fault_type.name:<18} {fault_type.summary}\n"
-                         f"{'':<18} modes: {', '.join(fault_type.modes)}; {runnable}\n")
-    return 0
+            reason = refusal.reason
+        entries.append({"name": fault_type.name, "summary": fault_type.summary,
+                        "modes": list(fault_type.modes), "runs_here": reason is None,
+                        "reason": reason})
+    out = _Stdout()
+    if args.json:
+        import json
+        out.write(json.dumps(entries, indent=2) + "\n")
+    else:
+        for entry in entries:
+            runnable = "runs here" if entry["runs_here"] else f"cannot run here: {entry['reason']}"
+            out.write(f"{entry['name']:<18} {entry['summary']}\n"
+                      f"{'':<18} modes: {', '.join(entry['modes'])}; {runnable}\n")
+    return 1 if out.failure else 0
 
 
 def _files_parser(prog: str, description: str, minimum: int) -> _Parser:
@@ -263,21 +405,40 @@ def _load_files(paths: list[str], minimum: int, what: str):
 
 
 def _info_command(argv: list[str]) -> int:
-    _Parser(prog="faultput info", description="Print the system facts stored with every result, "
-                                              "with a warning for each that disturbs fault measurements."
-            ).parse_args(argv)
+    parser = _Parser(prog="faultput info", description="Print the system facts stored with every result, "
+                                                       "with a warning for each that disturbs fault measurements.")
+    parser.add_argument("--json", action="store_true", help="print the facts and warnings as JSON")
+    args = parser.parse_args(argv)
     from . import platform
+    from .checks import system_warnings
     from .outputs.facts import facts_text
 
-    sys.stdout.write(f"faultput {__version__} system facts\n" + facts_text(platform.system_facts()))
-    return 0
+    facts = platform.system_facts()
+    out = _Stdout()
+    if args.json:
+        import json
+        out.write(json.dumps({"facts": facts, "warnings": system_warnings(facts)}, indent=2) + "\n")
+    else:
+        out.write(f"faultput {__version__} system facts\n" + facts_text(facts))
+    return 1 if out.failure else 0
+
+
+def _fail_above(text: str) -> float:
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--fail-above {text!r} is not a number of percent") from None
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"--fail-above {text!r} must be a finite percentage, 0 or more")
+    return value
 
 
 def _compare_command(argv: list[str]) -> int:
     parser = _files_parser("faultput compare", "Compare result files: medians, change in percent (higher "
                            "throughput is better) and Mann-Whitney U significance at alpha 0.05; "
                            "'~' marks a change that is not significant.", 2)
-    parser.add_argument("--fail-above", type=float, metavar="PCT",
+    parser.add_argument("--fail-above", type=_fail_above, metavar="PCT",
                         help="exit 1 if any throughput fell significantly by more than PCT percent")
     args = parser.parse_args(argv)
     from .compare import compare, regressions
@@ -285,16 +446,17 @@ def _compare_command(argv: list[str]) -> int:
 
     files = _load_files(args.files, 2, "compare")
     failed = []
+    out = _Stdout()
     for index, new in enumerate(files[1:]):
         comparison = compare(files[0], new)
-        sys.stdout.write(("\n" if index else "") + comparison_text(comparison))
+        out.write(("\n" if index else "") + comparison_text(comparison))
         if args.fail_above is not None:
             failed += [(new.path, row) for row in regressions(comparison, args.fail_above)]
     for path, row in failed:
-        sys.stderr.write(f"faultput: regression: {row.label} x{row.threads} {row.metric} fell "
-                         f"{row.regression_percent:.2f}% in {path} (p={row.p_value:.3f}), more than "
-                         f"--fail-above {args.fail_above:g}%\n")
-    return 1 if failed else 0
+        _say(f"faultput: regression: {row.label} x{row.threads} {row.metric} fell "
+             f"{row.regression_percent:.2f}% in {path} (p={row.p_value:.3f}), more than "
+             f"--fail-above {args.fail_above:g}%\n")
+    return 1 if failed or out.failure else 0
 
 
 def _export_command(argv: list[str]) -> int:
@@ -303,18 +465,19 @@ def _export_command(argv: list[str]) -> int:
     parser.add_argument("--pyperf", metavar="FILE", help="a pyperf file (seconds per page)")
     parser.add_argument("--perfdata", metavar="FILE", help="the wrapper's perfdata records")
     args = parser.parse_args(argv)
-    from .outputs import check_writable
+    from .outputs import check_outputs
 
     exports = _exports(args)
     if not exports:
         raise UsageError("export: name at least one of --csv, --pyperf, --perfdata")
-    for what, path, _ in exports:
-        check_writable(path, what)
+    check_outputs(exports, inputs=args.files)
     files = _load_files(args.files, 1, "export")
     results = [result for result_file in files for result in result_file.results]
-    for _, path, write in exports:
-        write(path, results, [])
-    return 0
+    for export in exports:
+        export.write(results, [])
+        if export.failure:
+            _say(f"faultput: error: {export.failure}\n")
+    return 1 if any(export.failure for export in exports) else 0
 
 
 def _output_parser(prog: str, description: str, suffixes: str) -> _Parser:
@@ -323,26 +486,47 @@ def _output_parser(prog: str, description: str, suffixes: str) -> _Parser:
     return parser
 
 
+def _write_one(path: str, inputs: list[str], suffixes: tuple[str, ...], what: str, write) -> int:
+    """Checks an output file of plot or report (its suffix, that it can be written and does not
+    overwrite an input), calls write(); returns the exit code."""
+    from pathlib import Path
+
+    from .outputs import Export, check_outputs
+
+    if Path(path).suffix.lower() not in suffixes:
+        raise UsageError(f"{what} file {path!r} must end in {' or '.join(suffixes)}")
+    export = Export("--output", path, lambda target, results, command_line: write(target))
+    check_outputs([export], inputs=inputs)
+    export.write([], [])
+    if export.failure:
+        _say(f"faultput: error: {export.failure}\n")
+        return 1
+    return 0
+
+
 def _plot_command(argv: list[str]) -> int:
     args = _output_parser("faultput plot", "Plot scaling (one file) or a comparison (several files) "
                           "of pages per wall and CPU second against threads.", ".png or .svg").parse_args(argv)
-    from .outputs import check_writable, plot
+    from .outputs import plot
 
-    check_writable(args.output, "--output")
+    plot.require_matplotlib()
     files = _load_files(args.files, 1, "plot")
-    named = [("" if len(files) == 1 else result_file.path, list(result_file.results)) for result_file in files]
-    plot.save(named, "scaling" if len(files) == 1 else "comparison", args.output)
-    return 0
+    return _write_one(args.output, args.files, tuple(plot.FORMATS), "plot",
+                      lambda path: plot.save(files, path))
 
 
 def _report_command(argv: list[str]) -> int:
     args = _output_parser("faultput report", "Write one self-contained HTML report of result files "
                           "(the first is the base of the comparisons).", ".html").parse_args(argv)
-    from .outputs import check_writable, report
+    from .outputs import report
 
-    check_writable(args.output, "--output")
-    report.write(args.output, _load_files(args.files, 1, "report"))
-    return 0
+    files = _load_files(args.files, 1, "report")
+    code = _write_one(args.output, args.files, (".html", ".htm"), "report",
+                      lambda path: report.write(path, files))
+    if code == 0 and not report.plots_available():
+        _say("faultput: note: the report has no plots: they need matplotlib "
+             "(pip install 'faultput[plot]')\n")
+    return code
 
 
 COMMANDS = {
@@ -365,7 +549,8 @@ def _seed_command(argv: list[str]) -> int:
     """The seed's command line, parsed as the seed parses it, printing the seed's output."""
     from . import engine
     from .outputs.seed import SeedProgress, results_block
-    from .spec import VARIANTS, make_spec, parse_count, parse_duration
+    from .result import MAIN_THREAD_CLOCK
+    from .spec import MAX_THREADS, VARIANTS, make_spec, parse_count, parse_duration
 
     verbose = argv[0] == "-v"
     words = argv[1:] if verbose else argv
@@ -376,25 +561,18 @@ def _seed_command(argv: list[str]) -> int:
     spec = make_spec(
         variant=variant,
         duration_s=parse_duration(words[1]),
-        threads=parse_count(words[2], "threads"),
+        threads=parse_count(words[2], "threads", maximum=MAX_THREADS),
         first_cpu=parse_count(words[3], "first CPU", minimum=0) if len(words) == 4 else None,
+        wall_clock=MAIN_THREAD_CLOCK,
     )
-    result = engine.run(spec, SeedProgress(sys.stdout) if verbose else None)
-    if result.measured:
-        sys.stdout.write(results_block(result))
-        sys.stdout.flush()
-    if result.interrupted:
-        sys.stderr.write(f"faultput: interrupted: partial result over {len(result.measured)} "
-                         "iterations\n")
-    return _exit_code([result])
-
-
-def _exit_code(results) -> int:
-    if _signals_received:
-        return EXIT_TERMINATED
-    if any(result.interrupted for result in results):
-        return EXIT_INTERRUPTED
-    return 0
+    with engine.Interruption() as interruption:
+        out = _Stdout(interruption)
+        result = engine.run(spec, SeedProgress(out) if verbose else None, interruption)
+        if result.measured:
+            out.write(results_block(result))
+        if result.interrupted:
+            _say(f"faultput: partial result over {len(result.measured)} iterations\n")
+        return _finish([result], interruption, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -402,30 +580,45 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from .errors import FaultputError
 
-    _signals_received.clear()
     previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    # A file size limit (ulimit -f) makes a write fail with EFBIG, reported in one line, rather
+    # than kill the process.
+    previous_xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
-        if not argv or argv[0] in ("-h", "--help"):
-            sys.stdout.write(TOP_USAGE)
-            return 0 if argv else 2
-        if argv[0] == "--version":
-            sys.stdout.write(f"faultput {__version__}\n")
+        if argv and argv[0] in ("-h", "--help"):
+            _Stdout().write(TOP_USAGE)
             return 0
+        if not argv:
+            _say(TOP_USAGE)
+            return 2
+        if argv[0] == "--version":
+            _Stdout().write(f"faultput {__version__}\n")
+            return 0
+        _remove_leftovers()
         if argv[0] in COMMANDS:
             return COMMANDS[argv[0]](argv[1:])
         first_word = argv[1] if argv[0] == "-v" and len(argv) > 1 else argv[0]
         if _is_seed_variant(first_word):
             return _seed_command(argv)
         raise UsageError(f"unknown command or variant {first_word!r} "
-                         "(commands: {', '.join(COMMANDS)}; variants: separate-objects, share-objects)")
+                         f"(commands: {', '.join(COMMANDS)}; variants: separate-objects, share-objects)")
     except FaultputError as error:
-        sys.stderr.write(f"faultput: error: {error}\n")
+        _say(f"faultput: error: {error}\n")
         return error.exit_code
     except Terminated:
-        sys.stderr.write("faultput: terminated\n")
+        _say("faultput: terminated\n")
         return EXIT_TERMINATED
     except KeyboardInterrupt:
-        sys.stderr.write("faultput: interrupted\n")
+        _say("faultput: interrupted\n")
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGXFSZ, previous_xfsz)
+
+
+def _remove_leftovers() -> None:
+    """Removes what an earlier faultput killed by SIGKILL left behind, and says so in one line."""
+    from . import platform
+
+    for path in platform.remove_stale_private_directories():
+        _say(f"faultput: removed {path}, left by a faultput process that was killed\n")

@@ -37,6 +37,44 @@ def _no_event(name: str, iteration: int | None) -> None:
     pass
 
 
+class Interruption:
+    """SIGINT and SIGTERM while measuring: recorded, and the gate told to stop, never raised.
+
+    A KeyboardInterrupt raised between two bytecodes could land after a round was
+    released and before the code that ends it is protected, and the objects would be
+    unmapped under running workers. So while runs are in flight the handlers only
+    record the signal and stop the gate (ending the round in flight at the next item);
+    the engine looks at `signal_name` at its own safe points. Installed only from the
+    main thread, where Python runs signal handlers; restored on exit.
+    """
+
+    def __init__(self):
+        self.signal_name: str | None = None
+        self.gate: _core.Gate | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.request(signal.Signals(signum).name)
+
+    def request(self, reason: str) -> None:
+        """Asks the runs to stop at the next safe point; the first reason given is kept."""
+        if self.signal_name is None:
+            self.signal_name = reason
+        if self.gate is not None:
+            self.gate.stop()
+
+    def __enter__(self) -> "Interruption":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
 def _timestamp() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
 
@@ -207,23 +245,33 @@ def _describe_status(status: int) -> str:
     return f"exit status {os.WEXITSTATUS(status)}"
 
 
-def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
+def run(spec: RunSpec, on_event: EventCallback | None = None,
+        interruption: Interruption | None = None) -> RunResult:
     """Measures one specification; returns its result.
 
-    Ctrl-C (KeyboardInterrupt) ends the run early: the current iteration is
-    abandoned and the result, holding the iterations that completed, is marked
-    interrupted. A system refusal (a failed mmap, a worker process that died)
-    raises RunError after cleanup.
+    A signal recorded by interruption (SIGINT, SIGTERM) ends the run at the next safe
+    point: the round in flight stops handing out items, and the result holds the
+    iterations that completed, marked interrupted. A system refusal (a failed mmap,
+    a worker process that died) after something was measured ends the run the same
+    way, with the refusal in result.error; before that, it raises RunError. Either
+    way everything is cleaned up first.
     """
+    if interruption is None:
+        with Interruption() as own:
+            return run(spec, on_event, own)
     emit = on_event or _no_event
     fault_type = get_fault_type(spec.fault_type)
     started_at = _timestamp()
     gate = _core.Gate(spec.threads, _queue_capacity(spec))
     iterations: list[Iteration] = []
-    interrupted = False
+    stopped_by: str | None = None
+    error: str | None = None
     directory = None
     state = None
     workers = None
+    interruption.gate = gate
+    if interruption.signal_name is not None:
+        gate.stop()
     emit("initialized", None)
     try:
         if fault_type.uses_files:
@@ -238,6 +286,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
         measured_wall_ns = 0
         number = 0
         while number < spec.warmup_iterations or measured_wall_ns < duration_ns:
+            if interruption.signal_name is not None:
+                break
             number += 1
             warmup = number <= spec.warmup_iterations
             emit("iteration_start", number)
@@ -247,18 +297,24 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
             workers.check()
             emit("caught_up", None)
             iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit)
-            if iteration is None:
+            if iteration is None or interruption.signal_name is not None:
+                # A round cut short by a signal measured only part of the objects: drop it.
                 break
             iterations.append(iteration)
             if not warmup:
-                measured_wall_ns += iteration.wall_ns
+                measured_wall_ns += iteration.wall_ns_by(spec.wall_clock)
             emit("iteration_done", number)
         workers.check()
-        emit("budget", None)
-    except KeyboardInterrupt:
-        interrupted = True
+        stopped_by = interruption.signal_name
+        if stopped_by is None:
+            emit("budget", None)
+    except RunError as failure:
+        if not any(not iteration.warmup for iteration in iterations):
+            raise
+        error = str(failure)
     finally:
         _shut_down(gate, workers)
+        interruption.gate = None
         if state is not None:
             fault_type.close(state)
         if directory is not None:
@@ -267,7 +323,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None) -> RunResult:
 
     result = RunResult(spec=spec, tool_version=__version__, system=platform.system_facts(),
                        started_at=started_at, ended_at=_timestamp(), iterations=tuple(iterations),
-                       interrupted=interrupted)
+                       interrupted=stopped_by is not None or error is not None,
+                       stopped_by=stopped_by, error=error)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
 
@@ -292,8 +349,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
                emit) -> Iteration | None:
     """Runs one iteration: map, prepare, release, wait, undo, unmap.
 
-    Returns the iteration, or None if the gate was stopped. Whatever happens, the
-    round is over and every object unmapped when it returns or raises.
+    Returns the iteration, or None if the gate was stopped. Whatever happens, and
+    wherever an exception arrives, the round is over before anything it uses is
+    undone or unmapped: the finally clause ends it first.
     """
     spec = state.spec
     mapped: list[int] = []
@@ -305,26 +363,28 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         prepared = True
         _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
         resident_before = _resident(fault_type, spec)
+        helper_before_ns = fault_type.helper_cpu_ns(state)
         emit("waking", None)
         if gate.release() is None:
             workers.check()
             return None
-        try:
-            while (timed := gate.wait_done()) is None:
-                workers.check()
-        except BaseException:
-            _end_round(gate, workers)
-            raise
+        while (timed := gate.wait_done()) is None:
+            workers.check()
+        helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(fault_type, spec)
-        start_ns, end_ns = timed
+        start_ns, end_ns, main_end_ns = timed
         return Iteration(
-            index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns,
+            index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns, main_end_ns=main_end_ns,
             resident_added_bytes=None if resident_before is None else resident_after - resident_before,
+            helper_cpu_ns=None if helper_before_ns is None else helper_after_ns - helper_before_ns,
             workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()))
     finally:
-        if prepared:
-            _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
-        workers.unmap_objects(fault_type, state, mapped)
+        _end_round(gate, workers)
+        try:
+            if prepared:
+                _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
+        finally:
+            workers.unmap_objects(fault_type, state, mapped)
 
 
 def _end_round(gate: _core.Gate, workers) -> None:
@@ -344,14 +404,21 @@ def _shut_down(gate: _core.Gate, workers) -> None:
 
 
 def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,
-            on_result: Callable[[RunResult], None] | None = None, repeats: int = 1) -> list[RunResult]:
+            on_result: Callable[[RunResult], None] | None = None, repeats: int = 1,
+            interruption: Interruption | None = None) -> list[RunResult]:
     """Measures every specification repeats times, interleaved (all specifications once, then
     again), so that drift spreads over all of them; returns the results, each tagged with its
-    repeat, stopping after an interrupted one."""
+    repeat, stopping after an interrupted one or once a signal was recorded. on_result runs
+    after each result, before the next run starts."""
+    if interruption is None:
+        with Interruption() as own:
+            return run_all(specs, on_event, on_result, repeats, own)
     results: list[RunResult] = []
     for repeat in range(repeats):
         for spec in specs:
-            result = replace(run(spec, on_event), repeat=repeat)
+            if interruption.signal_name is not None:
+                return results
+            result = replace(run(spec, on_event, interruption), repeat=repeat)
             results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -23,7 +23,12 @@ class RunError(FaultputError):
     exit_code = 1
 
 
-class FaultTypeUnavailable(UsageError):
+class CannotRunHere(UsageError):
+    """A fault type cannot run in the combination asked for (a mode, a variant), or on this
+    machine at all: a sweep may skip it (--skip-unavailable) where it would refuse a bad value."""
+
+
+class FaultTypeUnavailable(CannotRunHere):
     """A fault type cannot run on this machine; reason says why, without the type's name."""
 
     def __init__(self, fault_type: str, reason: str):

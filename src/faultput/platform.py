@@ -269,9 +269,59 @@ def create_data_file(path: Path, size_bytes: int) -> int:
     return fd
 
 
+PRIVATE_DIRECTORY_PREFIX = "faultput-"
+# Written in each private directory: the pid and start time of the faultput that made it,
+# so that a later faultput can tell a directory whose owner was killed from one in use.
+OWNER_FILE = ".faultput-owner"
+
+
+def _process_start_ticks(pid: int) -> str | None:
+    """Returns a process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[-1].split()[19]
+
+
 def private_directory(parent: str | None) -> Path:
-    """Creates a new directory only this user can enter (mode 0700); returns its path."""
-    return Path(tempfile.mkdtemp(prefix="faultput-", dir=parent))
+    """Creates a new directory only this user can enter (mode 0700), marked with its owner
+    process; returns its path."""
+    path = Path(tempfile.mkdtemp(prefix=PRIVATE_DIRECTORY_PREFIX, dir=parent))
+    try:
+        (path / OWNER_FILE).write_text(f"{os.getpid()} {_process_start_ticks(os.getpid())}\n")
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path
+
+
+def remove_stale_private_directories(parents: list[str | None] | None = None) -> list[Path]:
+    """Removes the private directories, under the system temporary directory (and parents),
+    whose owner process is gone (a faultput killed by SIGKILL); returns those removed. Only
+    directories faultput made, with an owner file naming a process that no longer runs."""
+    removed = []
+    places = {os.path.realpath(place or tempfile.gettempdir()) for place in (parents or [None])}
+    for place in sorted(places):
+        try:
+            entries = list(Path(place).iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.startswith(PRIVATE_DIRECTORY_PREFIX) or entry.is_symlink() or not entry.is_dir():
+                continue
+            try:
+                if entry.stat().st_uid != os.getuid():
+                    continue
+                pid_text, _, ticks = (entry / OWNER_FILE).read_text().strip().partition(" ")
+                pid = int(pid_text)
+            except (OSError, ValueError):
+                continue
+            if _process_start_ticks(pid) == ticks:
+                continue
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
 
 
 def remove_directory(path: Path) -> None:

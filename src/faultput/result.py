@@ -29,6 +29,10 @@ def config_label(spec: RunSpec, with_threads: bool = True) -> str:
 
 
 NS_PER_S = 1_000_000_000
+# Where an iteration's wall clock stops: when the last worker finished its last item
+# (faultput's), or when the main thread, woken by it, read the clock (the seed's).
+LAST_WORKER_CLOCK = "last-worker"
+MAIN_THREAD_CLOCK = "main-thread"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,10 @@ class WorkerRound:
 class Iteration:
     """One iteration: every object mapped, faulted by all workers, unmapped.
 
-    wall_ns runs from the release of the workers to the last one finishing.
+    wall_ns runs from the release of the workers to the last one finishing;
+    main_end_ns is when the main thread saw the round end (the seed's clock).
+    helper_cpu_ns is the CPU time of the fault type's helper thread during the
+    round (the userfaultfd handler), None where there is none.
     resident_added_bytes is how much the process's resident memory of the fault
     type's kind grew over the touches (0 when the kernel allocated nothing, as
     for the zero page; None where it says nothing: a fault type with no such
@@ -58,18 +65,31 @@ class Iteration:
     warmup: bool
     start_ns: int
     end_ns: int
+    main_end_ns: int
     resident_added_bytes: int | None
+    helper_cpu_ns: int | None
     workers: tuple[WorkerRound, ...]
+
+    def wall_ns_by(self, wall_clock: str) -> int:
+        """Returns the wall time of this iteration in nanoseconds, ended as wall_clock says:
+        "last-worker" (end_ns, faultput's) or "main-thread" (main_end_ns, the seed's)."""
+        return (self.main_end_ns if wall_clock == MAIN_THREAD_CLOCK else self.end_ns) - self.start_ns
 
     @property
     def wall_ns(self) -> int:
-        """Returns the wall time of this iteration in nanoseconds."""
-        return self.end_ns - self.start_ns
+        """Returns the wall time from the release to the last worker finishing, in nanoseconds."""
+        return self.wall_ns_by(LAST_WORKER_CLOCK)
+
+    @property
+    def workers_cpu_ns(self) -> int:
+        """Returns the CPU time all workers spent in the touch loop, in nanoseconds."""
+        return sum(worker.cpu_ns for worker in self.workers)
 
     @property
     def cpu_ns(self) -> int:
-        """Returns the CPU time all workers spent in the touch loop, in nanoseconds."""
-        return sum(worker.cpu_ns for worker in self.workers)
+        """Returns the CPU time that served the faults: the workers' touch loops plus the
+        fault type's helper thread (the userfaultfd handler), in nanoseconds."""
+        return self.workers_cpu_ns + (self.helper_cpu_ns or 0)
 
     @property
     def pages_touched(self) -> int:
@@ -82,6 +102,8 @@ class RunResult:
     """One measurement of one specification: every iteration, and what surrounded it.
 
     observed_fault and findings are the judgement of checks.judge on the kernel's counts.
+    interrupted marks a partial result: stopped_by names the signal that stopped it
+    (SIGINT, SIGTERM), error the failure that ended it (a worker process that died).
     """
 
     spec: RunSpec
@@ -91,6 +113,8 @@ class RunResult:
     ended_at: str
     iterations: tuple[Iteration, ...]
     interrupted: bool = False
+    stopped_by: str | None = None
+    error: str | None = None
     repeat: int = 0
     observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
@@ -105,15 +129,32 @@ class RunResult:
         """Returns pages faulted in the measured iterations, counted per object as the seed does."""
         return self.spec.pages_per_iteration * len(self.measured)
 
+    def iteration_wall_ns(self, iteration: Iteration) -> int:
+        """Returns an iteration's wall time, ended as the spec's wall_clock says."""
+        return iteration.wall_ns_by(self.spec.wall_clock)
+
     @property
     def wall_ns(self) -> int:
-        """Returns the summed wall time of the measured iterations."""
-        return sum(iteration.wall_ns for iteration in self.measured)
+        """Returns the summed wall time of the measured iterations, ended as the spec's wall_clock says."""
+        return sum(self.iteration_wall_ns(iteration) for iteration in self.measured)
 
     @property
     def cpu_ns(self) -> int:
-        """Returns the summed touch-loop CPU time of all workers in the measured iterations."""
+        """Returns the summed CPU time that served the measured iterations' faults: every
+        worker's touch loop, and the helper thread where the fault type has one."""
         return sum(iteration.cpu_ns for iteration in self.measured)
+
+    @property
+    def workers_cpu_ns(self) -> int:
+        """Returns the summed touch-loop CPU time of the workers alone."""
+        return sum(iteration.workers_cpu_ns for iteration in self.measured)
+
+    @property
+    def helper_cpu_ns(self) -> int | None:
+        """Returns the summed CPU time of the helper thread (uffd's handler), or None without one."""
+        if not self.measured or self.measured[0].helper_cpu_ns is None:
+            return None
+        return sum(iteration.helper_cpu_ns or 0 for iteration in self.measured)
 
     @property
     def minor_faults(self) -> int:
@@ -156,12 +197,16 @@ class RunResult:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by,
+            "error": self.error,
             "summary": {
                 "iterations": len(self.measured),
                 "warmup_iterations": len(self.iterations) - len(self.measured),
                 "pages": self.pages,
                 "wall_ns": self.wall_ns,
                 "cpu_ns": self.cpu_ns,
+                "workers_cpu_ns": self.workers_cpu_ns,
+                "helper_cpu_ns": self.helper_cpu_ns,
                 "pages_per_wall_second": self.pages_per_wall_second,
                 "pages_per_cpu_second": self.pages_per_cpu_second,
                 "minor_faults": self.minor_faults,
@@ -177,8 +222,10 @@ class RunResult:
                     "warmup": iteration.warmup,
                     "start_ns": iteration.start_ns,
                     "end_ns": iteration.end_ns,
-                    "wall_ns": iteration.wall_ns,
+                    "main_end_ns": iteration.main_end_ns,
+                    "wall_ns": iteration.wall_ns_by(self.spec.wall_clock),
                     "resident_added_bytes": iteration.resident_added_bytes,
+                    "helper_cpu_ns": iteration.helper_cpu_ns,
                     "workers": [
                         {
                             "cpu_ns": worker.cpu_ns,
@@ -213,11 +260,13 @@ def result_from_dict(data: dict, system: dict) -> RunResult:
         spec_data["worker_cpus"] = tuple(spec_data["worker_cpus"])
     iterations = tuple(
         Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
-                  resident_added_bytes=it["resident_added_bytes"],
+                  main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
+                  helper_cpu_ns=it["helper_cpu_ns"],
                   workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
         for it in data["iterations"]
     )
     return RunResult(spec=RunSpec(**spec_data), tool_version=data.get("tool_version", ""), system=system,
                      started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
-                     interrupted=data["interrupted"], repeat=data.get("repeat", 0),
+                     interrupted=data["interrupted"], stopped_by=data["stopped_by"], error=data["error"],
+                     repeat=data.get("repeat", 0),
                      observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]))

@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 
 from . import platform
-from .errors import FaultTypeUnavailable, UsageError
-from .faults import FAULT_TYPE_FOR_ACCESS, get_fault_type
+from .errors import CannotRunHere, FaultTypeUnavailable, UsageError
+from .faults import FAULT_TYPE_FOR_ACCESS, all_fault_types, get_fault_type
 
 SEPARATE_OBJECTS = "separate-objects"
 SHARE_OBJECTS = "share-objects"
@@ -41,6 +41,9 @@ class RunSpec:
     mapped at the start of each iteration and unmapped after its clock stops.
     worker_cpus is None when threads are not pinned, else worker i's CPU.
     directory is where a file-backed fault type makes its private directory.
+    wall_clock is where each iteration's wall time ends: "last-worker" (when the last
+    worker finished its last item) or "main-thread" (when the main thread saw it, as
+    the seed stamps it).
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
@@ -61,6 +64,7 @@ class RunSpec:
     first_cpu: int | None
     worker_cpus: tuple[int, ...] | None
     directory: str | None = None
+    wall_clock: str = "last-worker"
 
     @property
     def memory_bytes(self) -> int:
@@ -110,66 +114,92 @@ def format_cpus(cpus) -> str:
     return ",".join(ranges)
 
 
+# Bounds on what a user may ask for: generous for any real machine, and small enough that a
+# slip of the keyboard is refused at once rather than run for years or fill memory.
+MAX_THREADS = 4096
+MAX_DURATION_S = 7 * 24 * 3600.0
+MIN_DURATION_S = 0.001
+MAX_WARMUP_ITERATIONS = 10_000
+MAX_REPEATS = 10_000
+MAX_SIZE_BYTES = 1 << 50
+
+_ASCII_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+
+
 def parse_size(text: str, what: str) -> int:
     """Returns a byte count from '4096', '4k', '128M', '1GiB'; raises UsageError."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
+    match = re.fullmatch(rf"\s*({_ASCII_NUMBER})\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text, re.ASCII)
     if not match:
         raise UsageError(f"{what} {text!r} is not a size (examples: 4096, 64K, 128M, 2G)")
     size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
     if size != int(size) or size <= 0:
         raise UsageError(f"{what} {text!r} must be a positive whole number of bytes")
+    if size > MAX_SIZE_BYTES:
+        raise UsageError(f"{what} {text!r} is larger than {format_bytes(MAX_SIZE_BYTES)}")
     return int(size)
 
 
 def parse_duration(text: str) -> float:
-    """Returns a positive, finite number of seconds; raises UsageError."""
-    try:
-        duration_s = float(text)
-    except ValueError:
-        raise UsageError(f"duration {text!r} is not a number of seconds") from None
-    if not math.isfinite(duration_s) or duration_s <= 0:
+    """Returns a finite number of seconds between MIN_DURATION_S and MAX_DURATION_S; raises UsageError."""
+    if not re.fullmatch(rf"\s*({_ASCII_NUMBER}|[0-9]*\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*", text, re.ASCII):
+        if re.fullmatch(r"\s*-.*", text):
+            raise UsageError(f"duration {text!r} must be a positive number of seconds")
+        if re.fullmatch(r"\s*[-+]?(inf|infinity|nan)\s*", text, re.IGNORECASE):
+            raise UsageError(f"duration {text!r} must be a finite number of seconds")
+        raise UsageError(f"duration {text!r} is not a number of seconds")
+    duration_s = float(text)
+    if duration_s <= 0:
         raise UsageError(f"duration {text!r} must be a positive number of seconds")
+    if not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
+        raise UsageError(f"duration {text!r} must be between {MIN_DURATION_S:g} and {MAX_DURATION_S:g} "
+                         "seconds (a week)")
     return duration_s
 
 
-def parse_count(text: str, what: str, minimum: int = 1) -> int:
-    """Returns an integer of at least minimum; raises UsageError naming the value."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"{what} {text!r} is not a whole number") from None
+def parse_count(text: str, what: str, minimum: int = 1, maximum: int | None = None) -> int:
+    """Returns a whole number between minimum and maximum; raises UsageError naming the value."""
+    if not re.fullmatch(r"\s*[-+]?[0-9]+\s*", text, re.ASCII):
+        raise UsageError(f"{what} {text!r} is not a whole number")
+    value = int(text)
     if value < minimum:
         adjective = "positive" if minimum == 1 else f"at least {minimum}"
         raise UsageError(f"{what} {text!r} must be {adjective}")
+    if maximum is not None and value > maximum:
+        raise UsageError(f"{what} {text!r} must be at most {maximum:,}")
     return value
 
 
-def parse_names(text: str) -> list[str]:
-    """Returns the fault type names of 'zero-fill' or 'zero-fill,shmem', each checked to exist."""
-    from .faults import get_fault_type
-
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise UsageError(f"fault types {text!r}: name at least one (faultput list shows them)")
+def parse_list(text: str, option: str, choices) -> list[str]:
+    """Returns the comma-separated names of text, in order, each once, each one of choices;
+    raises UsageError naming the option and an empty or unknown item."""
+    names = [name.strip() for name in text.split(",")]
+    if any(not name for name in names):
+        raise UsageError(f"{option} {text!r} has an empty item (separate names with single commas)")
     for name in names:
-        get_fault_type(name)
+        if name not in choices:
+            raise UsageError(f"{option} {name!r} is not one of: {', '.join(choices)}")
     return list(dict.fromkeys(names))
 
 
 def parse_thread_counts(text: str) -> list[int]:
-    """Returns the thread counts of '4', '1,2,4' or '1-8' (mixable: '1,2,8-10'), in order."""
+    """Returns the thread counts of '4', '1,2,4' or '1-8' (mixable: '1,2,8-10'), in order,
+    each at most MAX_THREADS."""
     counts: list[int] = []
     for part in text.split(","):
         part = part.strip()
+        if not part:
+            raise UsageError(f"threads {text!r} has an empty item (separate counts with single commas)")
         low, dash, high = part.partition("-")
         if dash:
-            first = parse_count(low, "threads")
-            last = parse_count(high, "threads")
+            if not low or not high:
+                raise UsageError(f"threads range {part!r} needs a first and a last count, e.g. 1-8")
+            first = parse_count(low, "threads", maximum=MAX_THREADS)
+            last = parse_count(high, "threads", maximum=MAX_THREADS)
             if last < first:
                 raise UsageError(f"threads range {part!r} runs backwards")
             counts.extend(range(first, last + 1))
         else:
-            counts.append(parse_count(part, "threads"))
+            counts.append(parse_count(part, "threads", maximum=MAX_THREADS))
     return list(dict.fromkeys(counts))
 
 
@@ -205,6 +235,7 @@ def make_spec(
     memory_bytes: int | None = None,
     warmup_iterations: int = 0,
     oversubscribe: bool = False,
+    wall_clock: str = "last-worker",
 ) -> RunSpec:
     """Returns a validated RunSpec; raises UsageError naming the first bad value.
 
@@ -225,12 +256,13 @@ def make_spec(
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r} (choose {' or '.join(MODES)})")
     if mode not in kind.modes:
-        raise UsageError(f"fault type {kind.name} runs only in {' and '.join(kind.modes)} mode, "
-                         f"not {mode} mode")
+        raise CannotRunHere(f"fault type {kind.name} runs only in {' and '.join(kind.modes)} mode, "
+                            f"not {mode} mode")
     if mode == PROCESSES_MODE and variant == SHARE_OBJECTS and not kind.shared_between_processes:
-        raise UsageError(f"share-objects in processes mode needs memory the processes share; "
-                         f"{kind.name} memory is private to each process (use threads mode, or a "
-                         "file-backed fault type)")
+        sharing = [name for name, other in all_fault_types().items() if other.shared_between_processes]
+        raise CannotRunHere(f"share-objects in processes mode needs a mapping the processes share "
+                            f"page for page; {kind.name} gives each process its own pages (use threads "
+                            f"mode, or one of {', '.join(sharing)})")
     if threads < 1:
         raise UsageError(f"threads {threads} must be positive")
     if warmup_iterations < 0:
@@ -299,6 +331,7 @@ def make_spec(
         first_cpu=first_cpu,
         worker_cpus=worker_cpus,
         directory=directory,
+        wall_clock=wall_clock,
     )
     reason = kind.unavailable_reason(spec)
     if reason is not None:

@@ -12,6 +12,8 @@ needs, and exposes one instance as FAULT_TYPE. The engine calls, in order:
                                  (in processes mode the workers map; the main process
                                  only sees the addresses, so types that touch them here
                                  run in threads mode only)
+    helper_cpu_ns(state)         before the clock starts and after it stops: the CPU time
+                                 of a thread that serves faults beside the workers, or None
     after_touch(state, addresses)    each iteration, after the clock, always
     unmap_object(state, address)     each iteration, for each object
     close(state)                 once per run, always
@@ -106,6 +108,11 @@ class FaultType:
 
     def before_touch(self, state: RunState, addresses: list[int]) -> None:
         """Runs after the objects are mapped and before the clock starts."""
+
+    def helper_cpu_ns(self, state: RunState) -> int | None:
+        """Returns the CPU time so far of a thread that serves this type's faults beside the
+        workers (uffd's handler), read before and after each round; None where there is none."""
+        return None
 
     def after_touch(self, state: RunState, addresses: list[int]) -> None:
         """Runs after the clock stops, before unmapping; always, even after Ctrl-C."""

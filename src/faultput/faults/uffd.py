@@ -31,6 +31,10 @@ class UserFault(FaultType):
             raise
         return address
 
+    def helper_cpu_ns(self, state: RunState) -> int | None:
+        # The handler resolves every fault: its CPU time is part of what a fault costs.
+        return state.extra["handler"].cpu_ns()
+
     def after_touch(self, state: RunState, addresses: list[int]) -> None:
         # Raises OSError if the handler failed to resolve a fault.
         state.extra["handler"].handled()

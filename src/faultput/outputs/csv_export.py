@@ -20,19 +20,32 @@ def rows(results: list[RunResult]) -> list[dict]:
         spec = result.spec
         for iteration in result.measured:
             pages = spec.pages_per_iteration
+            wall_ns = result.iteration_wall_ns(iteration)
             minor = sum(worker.minor_faults for worker in iteration.workers)
             major = sum(worker.major_faults for worker in iteration.workers)
             table.append({
                 "fault_type": spec.fault_type, "variant": spec.variant, "mode": spec.mode,
                 "threads": spec.threads, "access": spec.access, "huge_pages": spec.huge_pages,
                 "object_size_bytes": spec.object_size_bytes, "memory_bytes": spec.memory_bytes,
-                "repeat": result.repeat, "iteration": iteration.index, "wall_ns": iteration.wall_ns,
+                "repeat": result.repeat, "iteration": iteration.index, "wall_ns": wall_ns,
                 "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,
-                "pages_per_wall_second": pages * NS_PER_S / iteration.wall_ns if iteration.wall_ns else "",
+                "pages_per_wall_second": pages * NS_PER_S / wall_ns if wall_ns else "",
                 "pages_per_cpu_second": pages * NS_PER_S / iteration.cpu_ns if iteration.cpu_ns else "",
                 "faults_per_page": (minor + major) / pages,
             })
     return table
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value):
+    """Returns value, a text cell that a spreadsheet would run as a formula prefixed with a
+    quote, as OWASP recommends; numbers unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write(path: str, results: list[RunResult]) -> None:
@@ -40,5 +53,5 @@ def write(path: str, results: list[RunResult]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows(results))
+    writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in rows(results))
     write_atomically(path, buffer.getvalue())

@@ -1,10 +1,13 @@
 """Scaling and comparison plots (the optional extra faultput[plot]: matplotlib, imported only here).
 
-Each plot has two panels, pages per wall second and per CPU second against
-threads, y from zero; points are medians over repeats with their 95% CI as
-error bars. Where a series has a 1-thread point, a dashed line shows ideal
-scaling from it (linear for wall throughput, flat per CPU second) and each
-point is labelled with its parallel efficiency against that line.
+Three panels: pages per wall second and per CPU second against threads, and the
+parallel efficiency of each series (wall throughput over N times its 1-thread
+throughput). Points are medians over repeats; error bars are the median's
+confidence interval (stated in the caption). Where a series has a 1-thread point,
+a dashed line shows ideal scaling from it. Every series has its own colour and
+marker, the legend sits beside the panels, the throughput axes turn logarithmic
+where the figures span more than a factor of 20, and a single thread count is
+drawn as bars. The title names the fault types, the kernel and the machine.
 """
 
 from __future__ import annotations
@@ -19,6 +22,23 @@ from ..result import RunResult, config_label, group_by_config
 from . import write_atomically
 
 FORMATS = {".png": "png", ".svg": "svg"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
+# Beyond this ratio of largest to smallest figure a linear axis squashes the small ones flat.
+LOG_AXIS_RATIO = 20
+
+
+def require_matplotlib() -> None:
+    """Raises UsageError naming the extra to install where matplotlib is missing."""
+    _pyplot()
+
+
+def available() -> bool:
+    """Returns whether plots can be drawn here (matplotlib is installed)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _pyplot():
@@ -31,86 +51,160 @@ def _pyplot():
     return pyplot
 
 
-def _series(named_results: list[tuple[str, list[RunResult]]]) -> dict[str, dict[int, list[RunResult]]]:
+def _series(files) -> dict[str, dict[int, list[RunResult]]]:
     """Returns {series label: {threads: runs}}: one series per file and configuration (threads aside)."""
     series: dict[str, dict[int, list[RunResult]]] = {}
-    for name, results in named_results:
-        for runs in group_by_config(results).values():
+    for result_file in files:
+        for runs in group_by_config(list(result_file.results)).values():
             spec = runs[0].spec
             label = config_label(spec, with_threads=False)
-            if name:
-                label = f"{name}: {label}"
+            if len(files) > 1:
+                label = f"{result_file.path}: {label}"
             series.setdefault(label, {})[spec.threads] = runs
     return series
 
 
-def figure(named_results: list[tuple[str, list[RunResult]]], title: str):
-    """Returns the matplotlib figure for results, one series per (file name, configuration)."""
+def _style(index: int, count: int) -> dict:
+    """Returns a colour and marker for series index: no two series of a plot share both."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10" if count <= 10 else "tab20"].colors
+    return {"color": colours[index % len(colours)], "marker": MARKERS[index % len(MARKERS)]}
+
+
+def title(files) -> str:
+    """Returns the plot's title: what was measured, on which kernel and machine."""
+    faults = list(dict.fromkeys(result.spec.fault_type for f in files for result in f.results))
+    systems = list(dict.fromkeys((f.system.get("kernel_release"), f.system.get("cpu_model"),
+                                  f.system.get("online_cpus")) for f in files))
+    kind = "scaling" if len(files) == 1 else "comparison"
+    where = "; ".join(f"Linux {kernel or '?'}, {model or 'unknown CPU'}, {cpus or '?'} CPUs"
+                      for kernel, model, cpus in systems[:2])
+    if len(systems) > 2:
+        where += f"; and {len(systems) - 2} more machines"
+    return f"{', '.join(faults)} fault throughput: {kind}\n{where}"
+
+
+def caption(series: dict[str, dict[int, list[RunResult]]]) -> str:
+    """Returns what the error bars show."""
+    counts = sorted({len(runs) for by_threads in series.values() for runs in by_threads.values()})
+    if counts == [1]:
+        return "One run per point: no error bars."
+    runs = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+    return (f"Points: medians of {runs} runs. Error bars: confidence interval of the median "
+            f"({stats.CONFIDENCE:.0%}, or min to max where fewer runs cannot reach it).")
+
+
+def figure(files):
+    """Returns the matplotlib figure for the result files, one series per (file, configuration)."""
     pyplot = _pyplot()
     from matplotlib.ticker import FuncFormatter
 
-    fig, axes = pyplot.subplots(1, 2, figsize=(12, 4.8))
-    all_series = _series(named_results)
+    all_series = _series(files)
     if not all_series:
         raise UsageError("nothing to plot: the results hold no complete run")
+    thread_counts = sorted({t for by_threads in all_series.values() for t in by_threads})
+    bars = len(thread_counts) == 1
+    fig, axes = pyplot.subplots(1, 2 if bars else 3, figsize=(15 if bars else 17, 5.4))
     for axis, (metric, (metric_title, value_of)) in zip(axes, METRICS.items()):
-        for label, by_threads in all_series.items():
+        values = []
+        for index, (label, by_threads) in enumerate(all_series.items()):
+            style = _style(index, len(all_series))
             threads = sorted(by_threads)
             summaries = [stats.summarize([value_of(run) for run in by_threads[t]]) for t in threads]
             medians = [s.median for s in summaries]
+            values += [s.ci_low for s in summaries] + [s.ci_high for s in summaries]
             errors = [[s.median - s.ci_low for s in summaries], [s.ci_high - s.median for s in summaries]]
-            line = axis.errorbar(threads, medians, yerr=errors, marker="o", capsize=3, label=label)
+            if bars:
+                axis.bar([index], medians, yerr=errors, capsize=3, color=style["color"], label=label)
+                continue
+            axis.errorbar(threads, medians, yerr=errors, capsize=3, label=label, markersize=5, **style)
             if 1 in by_threads and len(threads) > 1:
-                one = summaries[threads.index(1)].median
+                one = summaries[0].median if threads[0] == 1 else summaries[threads.index(1)].median
                 # Ideal: wall throughput grows with threads; throughput per CPU second stays flat.
                 ideal = [one * t if metric == "wall" else one for t in threads]
-                axis.plot(threads, ideal, linestyle="--", alpha=0.5,
-                          color=line[0].get_color(), label=f"{label}, ideal")
-                for t, median, perfect in zip(threads, medians, ideal):
-                    axis.annotate(f"{median / perfect:.0%}", (t, median), textcoords="offset points",
-                                  xytext=(4, -12), fontsize=7, color=line[0].get_color())
-        axis.set_ylim(bottom=0)
-        axis.yaxis.set_major_formatter(FuncFormatter(_millions))
-        axis.set_xlabel("threads")
-        axis.set_ylabel(metric_title)
+                axis.plot(threads, ideal, linestyle="--", alpha=0.4, color=style["color"])
+        positive = [v for v in values if v and v > 0]
+        if positive and max(positive) / min(positive) > LOG_AXIS_RATIO:
+            axis.set_yscale("log")
+            axis.set_ylabel(f"{metric_title} (log scale)")
+        else:
+            axis.set_ylim(bottom=0)
+            axis.set_ylabel(metric_title)
+        axis.yaxis.set_major_formatter(FuncFormatter(_short))
         axis.set_title(metric_title)
         axis.grid(alpha=0.3)
-        axis.set_xticks(sorted({t for by_threads in all_series.values() for t in by_threads}))
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title)
-    fig.tight_layout()
+        if bars:
+            axis.set_xticks([])
+            axis.set_xlabel(f"{thread_counts[0]} thread{'s' if thread_counts[0] != 1 else ''}")
+        else:
+            axis.set_xlabel("threads")
+            axis.set_xticks(thread_counts)
+    if not bars:
+        _efficiency_panel(axes[2], all_series)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), fontsize=8,
+               ncol=min(4, max(1, len(labels) // 4 + 1)), frameon=False)
+    fig.suptitle(title(files), fontsize=11)
+    fig.text(0.01, 0.01, caption(all_series) + ("" if bars else " Dashed: ideal scaling from 1 thread."),
+             fontsize=8, va="bottom")
+    rows = -(-len(labels) // min(4, max(1, len(labels) // 4 + 1)))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    fig.subplots_adjust(bottom=0.16 + 0.035 * rows)
     return fig
 
 
-def _millions(value: float, position) -> str:
-    return f"{value / 1e6:g}M" if value else "0"
+def _efficiency_panel(axis, all_series) -> None:
+    """Draws each series' parallel efficiency: wall throughput at N over N x its 1-thread figure."""
+    value_of = METRICS["wall"][1]
+    drawn = False
+    for index, (label, by_threads) in enumerate(all_series.items()):
+        if 1 not in by_threads:
+            continue
+        one = stats.summarize([value_of(run) for run in by_threads[1]]).median
+        threads = sorted(by_threads)
+        efficiency = [stats.summarize([value_of(run) for run in by_threads[t]]).median / (t * one) * 100
+                      for t in threads]
+        axis.plot(threads, efficiency, label=label, **_style(index, len(all_series)))
+        drawn = True
+    axis.axhline(100, linestyle="--", alpha=0.4, color="grey")
+    axis.set_ylim(bottom=0)
+    axis.set_title("parallel efficiency (wall)")
+    axis.set_ylabel("% of N x the 1-thread figure")
+    axis.set_xlabel("threads")
+    axis.grid(alpha=0.3)
+    if not drawn:
+        axis.text(0.5, 0.5, "no 1-thread run to scale from", ha="center", transform=axis.transAxes)
 
 
-def _close(fig) -> None:
-    _pyplot().close(fig)
+def _short(value: float, position) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
 
 
-def save(named_results: list[tuple[str, list[RunResult]]], title: str, path: str) -> None:
-    """Writes the plot to path (.png or .svg), atomically."""
-    file_format = FORMATS.get(Path(path).suffix.lower())
-    if file_format is None:
-        raise UsageError(f"plot file {path!r} must end in .png or .svg")
-    fig = figure(named_results, title)
+def _rendered(files, file_format: str) -> bytes:
+    pyplot = _pyplot()
+    fig = figure(files)
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format=file_format, dpi=120)
     finally:
-        _close(fig)
-    write_atomically(path, buffer.getvalue())
+        pyplot.close(fig)
+    return buffer.getvalue()
 
 
-def svg(named_results: list[tuple[str, list[RunResult]]], title: str) -> str:
-    """Returns the plot as an inline <svg> element."""
-    fig = figure(named_results, title)
-    buffer = io.StringIO()
-    try:
-        fig.savefig(buffer, format="svg")
-    finally:
-        _close(fig)
-    text = buffer.getvalue()
+def save(files, path: str) -> None:
+    """Writes the plot of the result files to path (.png or .svg), atomically."""
+    file_format = FORMATS.get(Path(path).suffix.lower())
+    if file_format is None:
+        raise UsageError(f"plot file {path!r} must end in .png or .svg")
+    write_atomically(path, _rendered(files, file_format))
+
+
+def svg(files) -> str:
+    """Returns the plot of the result files as an inline <svg> element."""
+    text = _rendered(files, "svg").decode("utf-8")
     return text[text.index("<svg"):]
+

@@ -13,10 +13,10 @@ from ..resultfile import ResultFile
 from . import plot, write_atomically
 from .compare_table import spread, verdict
 from .facts import fact_rows
-from .summary import format_cv, format_interval
+from .summary import faults_per_page_text, format_cv, format_interval
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 2em; max-width: 1200px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; }
@@ -48,22 +48,53 @@ def _statistics_rows(result_file: ResultFile) -> list[list[str]]:
         faults = stats.summarize([run.faults_per_page for run in runs])
         rows.append([config_label(spec, with_threads=False), str(spec.threads), str(len(runs)),
                      f"{wall.median:,.0f}", format_interval(wall), format_cv(wall),
-                     f"{cpu.median:,.0f}", format_interval(cpu), format_cv(cpu), f"{faults.median:.4g}"])
+                     f"{cpu.median:,.0f}", format_interval(cpu), format_cv(cpu),
+                     faults_per_page_text(faults.median)])
     return rows
+
+
+def _facts_section(files: list[ResultFile]) -> str:
+    """Returns the system facts once: those every file shares, then a column per file for
+    those that differ."""
+    rows = [fact_rows(result_file.system) for result_file in files]
+    labels = [label for label, _ in rows[0]]
+    shared = [[label, values[0]] for label, *values in zip(labels, *[[v for _, v in r] for r in rows])
+              if len(set(values)) == 1]
+    differing = [[label, *values] for label, *values in zip(labels, *[[v for _, v in r] for r in rows])
+                 if len(set(values)) > 1]
+    parts = ["<h2>System</h2>", _table(["fact", "value"], shared, text_columns=2)]
+    if differing:
+        parts += ["<p>Facts that differ between the files:</p>",
+                  _table(["fact", *[f.path for f in files]], differing, text_columns=1 + len(files))]
+    warnings = dict.fromkeys(w for f in files for w in system_warnings(f.system))
+    parts += [f'<p class="warning">warning: {_e(w)}</p>' for w in warnings]
+    return "\n".join(parts)
+
+
+def _plot(files: list[ResultFile]) -> str:
+    if not plot.available():
+        return ('<p class="note">No plot: plots need matplotlib '
+                "(<code>pip install 'faultput[plot]'</code>).</p>")
+    return f"<figure>{plot.svg(files)}<figcaption>{_e(plot.caption(plot._series(files)))}</figcaption></figure>"
 
 
 def _file_section(result_file: ResultFile) -> str:
     document = result_file.document
     parts = [f"<h2>{_e(result_file.path)}</h2>",
              f"<p>Command: <code>{_e(' '.join(document.get('command_line') or []))}</code><br>"
-             f"From {_e(document.get('started_at'))} to {_e(document.get('ended_at'))}</p>",
-             _table(["fact", "value"], [list(row) for row in fact_rows(result_file.system)], text_columns=2)]
-    parts += [f'<p class="warning">warning: {_e(w)}</p>' for w in system_warnings(result_file.system)]
-    parts.append(_table(["configuration", "threads", "runs", "pages/wall-s median", "95% CI", "CV",
-                         "pages/CPU-s median", "95% CI", "CV", "faults/page"], _statistics_rows(result_file)))
-    findings = dict.fromkeys(f for result in result_file.results for f in result.findings)
-    parts += [f'<p class="note">note: {_e(finding)}</p>' for finding in findings]
-    parts.append(f"<figure>{plot.svg([('', list(result_file.results))], result_file.path)}</figure>")
+             f"From {_e(document.get('started_at'))} to {_e(document.get('ended_at'))}</p>"]
+    parts.append(_table(["configuration", "threads", "runs", "pages/wall-s median", "CI of the median", "CV",
+                         "pages/CPU-s median", "CI of the median", "CV", "faults/page"],
+                        _statistics_rows(result_file)))
+    notes: dict[str, list[str]] = {}
+    for result in result_file.results:
+        for finding in result.findings:
+            rows = notes.setdefault(finding, [])
+            label = config_label(result.spec)
+            if label not in rows:
+                rows.append(label)
+    parts += [f'<p class="note">note ({_e(", ".join(rows))}): {_e(finding)}</p>' for finding, rows in notes.items()]
+    parts.append(_plot([result_file]))
     return "\n".join(parts)
 
 
@@ -81,15 +112,19 @@ def _comparison_section(base: ResultFile, new: ResultFile) -> str:
 def render(files: list[ResultFile]) -> str:
     """Returns the report for one or more result files (the first is the base of any comparison)."""
     generated = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    sections = [_file_section(result_file) for result_file in files]
+    sections = [_facts_section(files)] + [_file_section(result_file) for result_file in files]
     if len(files) > 1:
         sections += [_comparison_section(files[0], other) for other in files[1:]]
-        sections.append("<h2>All files</h2><figure>" + plot.svg(
-            [(result_file.path, list(result_file.results)) for result_file in files], "comparison") + "</figure>")
+        sections.append("<h2>All files</h2>" + _plot(files))
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>faultput report</title><style>{STYLE}</style></head><body>"
             f"<h1>faultput report</h1><p>faultput {_e(__version__)}, generated {_e(generated)}</p>"
             + "\n".join(sections) + "</body></html>\n")
+
+
+def plots_available() -> bool:
+    """Returns whether the report can hold plots here (they need matplotlib)."""
+    return plot.available()
 
 
 def write(path: str, files: list[ResultFile]) -> None:

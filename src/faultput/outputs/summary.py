@@ -29,8 +29,9 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "n/a" if value is None else f"{value:,.{digits}f}"
 
 
-def _faults_per_page(value: float | None) -> str:
-    """Returns faults per page with two decimals, or four where THP makes it tiny."""
+def faults_per_page_text(value: float | None) -> str:
+    """Returns faults per page with two decimals, or four where THP makes it tiny (every
+    output prints it so)."""
     return _number(value, 2 if value is None or value >= 0.1 else 4)
 
 
@@ -41,7 +42,8 @@ def summary(result: RunResult) -> str:
     measured = len(result.measured)
     warmups = len(result.iterations) - measured
     if result.interrupted:
-        lines.append(f"  PARTIAL: interrupted after {measured} measured iteration"
+        cause = f"stopped by {result.stopped_by}" if result.stopped_by else f"ended by an error ({result.error})"
+        lines.append(f"  PARTIAL: {cause} after {measured} measured iteration"
                      f"{'s' if measured != 1 else ''}")
     if not measured:
         lines.append("  nothing was measured")
@@ -50,7 +52,7 @@ def summary(result: RunResult) -> str:
     rows = [
         ("pages / wall second", _number(result.pages_per_wall_second), ""),
         ("pages / CPU second", _number(result.pages_per_cpu_second), ""),
-        ("faults per page", _faults_per_page(result.faults_per_page),
+        ("faults per page", faults_per_page_text(result.faults_per_page),
          f"kernel counted {result.minor_faults:,} minor + {result.major_faults:,} major faults "
          f"for {result.pages:,} pages; observed: {observed}"),
         ("iterations", f"{measured:,}",
@@ -59,7 +61,7 @@ def summary(result: RunResult) -> str:
          f"{spec.object_count} x {format_bytes(spec.object_size_bytes)} objects per iteration, "
          f"{format_bytes(spec.page_size_bytes)} pages"),
         ("wall time", f"{result.wall_ns / NS_PER_S:.3f} s", ""),
-        ("CPU time", f"{result.cpu_ns / NS_PER_S:.3f} s", "summed over threads, in the touch loop"),
+        ("CPU time", f"{result.cpu_ns / NS_PER_S:.3f} s", _cpu_time_detail(result)),
     ]
     for label, value, detail in rows:
         line = f"  {label:<20} {value:>14}"
@@ -71,6 +73,15 @@ def summary(result: RunResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cpu_time_detail(result: RunResult) -> str:
+    workers = "threads" if result.spec.mode == "threads" else "worker processes"
+    detail = f"summed over {workers}, in the touch loop"
+    if result.helper_cpu_ns is not None:
+        detail += (f": {result.workers_cpu_ns / NS_PER_S:.3f} s workers + "
+                   f"{result.helper_cpu_ns / NS_PER_S:.3f} s the handler thread that resolves the faults")
+    return detail
+
+
 def sweep_table(results: list[RunResult]) -> str:
     """Returns a table with one row per result of a sweep."""
     labels = [config_label(result.spec, with_threads=False) for result in results]
@@ -80,7 +91,7 @@ def sweep_table(results: list[RunResult]) -> str:
     for label, result in zip(labels, results):
         partial = "  partial" if result.interrupted else ""
         lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
-                     f"{_number(result.pages_per_cpu_second):>14}  {_faults_per_page(result.faults_per_page):>11}  "
+                     f"{_number(result.pages_per_cpu_second):>14}  {faults_per_page_text(result.faults_per_page):>11}  "
                      f"{len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
 
@@ -89,24 +100,25 @@ def one_line(result: RunResult, position: str) -> str:
     """Returns a one-line account of one run of a sweep or of repeats."""
     partial = "  PARTIAL" if result.interrupted else ""
     return (f"[{position}] {config_label(result.spec)}: {_number(result.pages_per_wall_second)} pages/wall-s, "
-            f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {_faults_per_page(result.faults_per_page)} "
+            f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {faults_per_page_text(result.faults_per_page)} "
             f"faults/page{partial}\n")
 
 
 def format_interval(summary: stats.Summary) -> str:
-    """Returns the confidence interval of a median, with its level where under 95%."""
-    interval = f"[{summary.ci_low:,.0f}, {summary.ci_high:,.0f}]"
-    if summary.ci_level < stats.CONFIDENCE:
-        interval += f" ({summary.ci_level:.0%})"
-    return interval
+    """Returns the confidence interval of a median labelled with the confidence it really has
+    ('95% CI 205,288 to 278,182'; fewer runs reach less), or 'CI n/a' for a single run."""
+    if summary.n < 2:
+        return "CI n/a (1 run)"
+    return f"{summary.ci_level:.0%} CI {summary.ci_low:,.0f} to {summary.ci_high:,.0f}"
 
 
 def format_cv(summary: stats.Summary) -> str:
+    """Returns the coefficient of variation, or 'n/a' for a single run."""
     return "n/a" if summary.cv is None else f"{summary.cv:.1%}"
 
 
 def repeats_table(results: list[RunResult]) -> str:
-    """Returns, per configuration, the median, 95% CI of the median, min, max and CV of each
+    """Returns, per configuration, the median, its confidence interval, min, max and CV of each
     figure over the repeats, with a warning for each figure too noisy to trust."""
     lines: list[str] = []
     warnings: list[str] = []
@@ -116,7 +128,7 @@ def repeats_table(results: list[RunResult]) -> str:
         for metric, figure in (("pages / wall second", lambda r: r.pages_per_wall_second),
                                ("pages / CPU second", lambda r: r.pages_per_cpu_second)):
             summary = stats.summarize([figure(run) for run in runs])
-            lines.append(f"  {metric:<20} median {summary.median:>14,.0f}   95% CI {format_interval(summary):<28} "
+            lines.append(f"  {metric:<20} median {summary.median:>14,.0f}   {format_interval(summary):<34} "
                          f"min {summary.minimum:,.0f}  max {summary.maximum:,.0f}  CV {format_cv(summary)}")
             if summary.noisy:
                 warnings.append(
@@ -125,7 +137,7 @@ def repeats_table(results: list[RunResult]) -> str:
                     f"(--repeat {max(10, 2 * len(runs))}), a longer --duration, pinned threads "
                     "(--first-cpu 0), or a quieter machine (faultput info lists what disturbs).")
         faults = stats.summarize([run.faults_per_page for run in runs])
-        lines.append(f"  {'faults per page':<20} median {_faults_per_page(faults.median):>14}")
+        lines.append(f"  {'faults per page':<20} median {faults_per_page_text(faults.median):>14}")
     for warning in warnings:
         lines.append(f"warning: {warning}")
     return "\n".join(lines) + "\n"
