@@ -112,7 +112,7 @@ def test_compare_warns_when_there_are_too_few_runs(results_dir, tmp_path):
     ('{"some": "thing"}', "is not a faultput result file"),
     ('[1, 2]', "is not a faultput result file"),
     ('{"schema": "faultput.result", "schema_version": 99, "results": []}', "schema version 99"),
-    ('{"schema": "faultput.result", "schema_version": 1, "results": [{"spec": {}}]}', "is malformed"),
+    ('{"schema": "faultput.result", "schema_version": 2, "results": [{"spec": {}}]}', "is malformed"),
 ])
 def test_malformed_or_foreign_result_files_are_refused_naming_the_file(tmp_path, content, fragment):
     path = tmp_path / "bad.json"

@@ -193,6 +193,8 @@ class RunResult:
         """Returns the whole result as JSON-ready data (see docs/result-format.md)."""
         return {
             "spec": self.spec.to_dict(),
+            "tool_version": self.tool_version,
+            "system": self.system,
             "repeat": self.repeat,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
@@ -252,8 +254,8 @@ def group_by_config(results: list[RunResult]) -> dict[tuple, list[RunResult]]:
     return groups
 
 
-def result_from_dict(data: dict, system: dict) -> RunResult:
-    """Returns the RunResult that RunResult.to_dict() wrote; raises KeyError or TypeError if malformed."""
+def result_from_dict(data: dict) -> RunResult:
+    """Returns the RunResult that RunResult.to_dict() wrote (checked by resultfile.check_document)."""
     spec_data = dict(data["spec"])
     spec_data.pop("memory_bytes", None)
     if spec_data.get("worker_cpus") is not None:
@@ -265,8 +267,8 @@ def result_from_dict(data: dict, system: dict) -> RunResult:
                   workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
         for it in data["iterations"]
     )
-    return RunResult(spec=RunSpec(**spec_data), tool_version=data.get("tool_version", ""), system=system,
+    return RunResult(spec=RunSpec(**spec_data), tool_version=data["tool_version"], system=data["system"],
                      started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
                      interrupted=data["interrupted"], stopped_by=data["stopped_by"], error=data["error"],
-                     repeat=data.get("repeat", 0),
+                     repeat=data["repeat"],
                      observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]))

@@ -1,16 +1,29 @@
 """Reading faultput's result files back, for compare, plot, report and export.
 
-Every problem with a file is a FaultputError naming the file and what is wrong.
+Every field is checked once, here, where the format is read: a file that is not a
+regular file, is too large, is not UTF-8 JSON, holds NaN or Infinity, a number out of
+range, a value of the wrong kind or an unknown name, is refused with one line naming
+the file and the field. Nothing past this module sees an unchecked value.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
+import os
+import stat
 from dataclasses import dataclass
 
 from .errors import UsageError
 from .outputs.json_result import SCHEMA, SCHEMA_VERSION
-from .result import RunResult, result_from_dict
+from .result import LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, RunResult, result_from_dict
+
+# A result file of a week-long sweep is a few megabytes; anything far larger is not one.
+MAX_FILE_BYTES = 256 << 20
+MAX_INT = (1 << 63) - 1
+_HUGE_PAGE_POLICIES = ("off", "allow", "request", "hugetlb")
+_ACCESSES = ("read", "write", "populate")
 
 
 @dataclass(frozen=True)
@@ -24,30 +37,277 @@ class ResultFile:
     @property
     def system(self) -> dict:
         """Returns the system facts recorded with the results."""
-        return self.document.get("system", {})
+        return self.document["system"]
+
+
+class _Malformed(Exception):
+    """A field of the document is wrong: where, and what it must be."""
+
+    def __init__(self, where: str, must: str, value):
+        text = json.dumps(value) if _json_safe(value) else repr(value)
+        if len(text) > 40:
+            text = text[:37] + "..."
+        super().__init__(f"{where} must be {must}, got {text}")
+
+
+def _json_safe(value) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int(data: dict, key: str, where: str, minimum: int = 0, maximum: int = MAX_INT,
+         nullable: bool = False):
+    value = _get(data, key, where)
+    if value is None and nullable:
+        return None
+    if not _is_int(value) or not minimum <= value <= maximum:
+        raise _Malformed(f"{where}.{key}", f"a whole number from {minimum:,} to {maximum:,}"
+                         + (" or null" if nullable else ""), value)
+    return value
+
+
+def _float(data: dict, key: str, where: str, positive: bool = True):
+    value = _get(data, key, where)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (positive and value <= 0):
+        raise _Malformed(f"{where}.{key}", "a finite positive number" if positive else "a finite number", value)
+    return value
+
+
+def _str(data: dict, key: str, where: str, choices=None, nullable: bool = False):
+    value = _get(data, key, where)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or (choices is not None and value not in choices):
+        must = f"one of {', '.join(choices)}" if choices is not None else "a string"
+        raise _Malformed(f"{where}.{key}", must + (" or null" if nullable else ""), value)
+    return value
+
+
+def _bool(data: dict, key: str, where: str):
+    value = _get(data, key, where)
+    if not isinstance(value, bool):
+        raise _Malformed(f"{where}.{key}", "true or false", value)
+    return value
+
+
+def _timestamp(data: dict, key: str, where: str, nullable: bool = False):
+    value = _str(data, key, where, nullable=nullable)
+    if value is not None:
+        try:
+            datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise _Malformed(f"{where}.{key}", "an ISO 8601 timestamp", value) from None
+    return value
+
+
+def _object(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _Malformed(where, "an object", value)
+    return value
+
+
+def _list(data: dict, key: str, where: str, nullable: bool = False):
+    value = _get(data, key, where)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, list):
+        raise _Malformed(f"{where}.{key}", "a list" + (" or null" if nullable else ""), value)
+    return value
+
+
+def _get(data: dict, key: str, where: str):
+    if key not in data:
+        raise _Malformed(f"{where}.{key}", "present", None)
+    return data[key]
+
+
+def _check_spec(spec: dict, where: str) -> None:
+    from .faults import all_fault_types
+    from .spec import MAX_THREADS, MODES, VARIANTS
+
+    _object(spec, where)
+    _str(spec, "fault_type", where, tuple(all_fault_types()))
+    _str(spec, "access", where, _ACCESSES)
+    _str(spec, "mode", where, MODES)
+    _str(spec, "variant", where, VARIANTS)
+    threads = _int(spec, "threads", where, 1, MAX_THREADS)
+    _float(spec, "duration_s", where)
+    _int(spec, "warmup_iterations", where)
+    _bool(spec, "thp", where)
+    _str(spec, "huge_pages", where, _HUGE_PAGE_POLICIES)
+    page = _int(spec, "page_size_bytes", where, 512, 1 << 30)
+    if page & (page - 1):
+        raise _Malformed(f"{where}.page_size_bytes", "a power of two", page)
+    size = _int(spec, "object_size_bytes", where, page, 1 << 50)
+    if size % page:
+        raise _Malformed(f"{where}.object_size_bytes", f"a multiple of the page size {page}", size)
+    count = _int(spec, "object_count", where, 1, 1 << 32)
+    if _int(spec, "memory_bytes", where, 1) != size * count:
+        raise _Malformed(f"{where}.memory_bytes", "object_size_bytes x object_count", spec["memory_bytes"])
+    _int(spec, "first_cpu", where, 0, 1 << 20, nullable=True)
+    cpus = _list(spec, "worker_cpus", where, nullable=True)
+    if cpus is not None and (len(cpus) != threads or not all(_is_int(c) and 0 <= c < 1 << 20 for c in cpus)):
+        raise _Malformed(f"{where}.worker_cpus", f"null or {threads} CPU numbers", cpus)
+    _str(spec, "directory", where, nullable=True)
+    _str(spec, "wall_clock", where, (LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK))
+
+
+def _check_result(data, where: str) -> None:
+    _object(data, where)
+    _check_spec(_get(data, "spec", where), f"{where}.spec")
+    threads = data["spec"]["threads"]
+    _int(data, "repeat", where)
+    _timestamp(data, "started_at", where)
+    _timestamp(data, "ended_at", where)
+    _bool(data, "interrupted", where)
+    _str(data, "stopped_by", where, nullable=True)
+    _str(data, "error", where, nullable=True)
+    _str(data, "tool_version", where)
+    summary = _object(_get(data, "summary", where), f"{where}.summary")
+    at = f"{where}.summary"
+    for key in ("iterations", "warmup_iterations", "pages", "wall_ns", "cpu_ns", "workers_cpu_ns",
+                "minor_faults", "major_faults"):
+        _int(summary, key, at)
+    _int(summary, "helper_cpu_ns", at, nullable=True)
+    for key in ("pages_per_wall_second", "pages_per_cpu_second", "faults_per_page", "resident_pages_per_page"):
+        value = _get(summary, key, at)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise _Malformed(f"{at}.{key}", "a finite number or null", value)
+    _str(summary, "observed_fault", at, nullable=True)
+    findings = _list(data, "findings", where)
+    for k, finding in enumerate(findings):
+        if not isinstance(finding, str):
+            raise _Malformed(f"{where}.findings[{k}]", "a string", finding)
+    for i, iteration in enumerate(_list(data, "iterations", where)):
+        at = f"{where}.iterations[{i}]"
+        _object(iteration, at)
+        _int(iteration, "index", at)
+        _bool(iteration, "warmup", at)
+        start = _int(iteration, "start_ns", at)
+        _int(iteration, "end_ns", at, start)
+        _int(iteration, "main_end_ns", at, start)
+        _int(iteration, "wall_ns", at)
+        _int(iteration, "resident_added_bytes", at, -MAX_INT, MAX_INT, nullable=True)
+        _int(iteration, "helper_cpu_ns", at, nullable=True)
+        workers = _list(iteration, "workers", at)
+        if len(workers) != threads:
+            raise _Malformed(f"{at}.workers", f"a list of {threads} workers (spec.threads)", len(workers))
+        for w, worker in enumerate(workers):
+            worker_at = f"{at}.workers[{w}]"
+            _object(worker, worker_at)
+            for key in ("cpu_ns", "minor_faults", "major_faults", "items", "pages", "end_ns"):
+                _int(worker, key, worker_at)
+
+
+# The system facts that outputs compute with: their kinds. Other facts need only be plain values.
+_INT_FACTS = ("online_cpus", "numa_nodes", "page_size_bytes", "huge_page_bytes", "memory_total_bytes",
+              "memory_available_bytes", "cgroup_memory_headroom_bytes", "aslr")
+_STRING_LIST_FACTS = ("cpu_governors",)
+_INT_LIST_FACTS = ("allowed_cpus",)
+
+
+def _check_system(system, where: str) -> None:
+    _object(system, where)
+    for key in _INT_FACTS:
+        if key in system:
+            _int(system, key, where, 0, nullable=True)
+    for key, kind in [(key, str) for key in _STRING_LIST_FACTS] + [(key, int) for key in _INT_LIST_FACTS]:
+        values = system.get(key)
+        if key in system and values is not None and not (
+                isinstance(values, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
+            raise _Malformed(f"{where}.{key}", f"a list of {'strings' if kind is str else 'whole numbers'}", values)
+    for key, value in system.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise _Malformed(f"{where}.{key}", "finite", item)
+            if _is_int(item) and abs(item) > MAX_INT:
+                raise _Malformed(f"{where}.{key}", "a number in range", item)
+            if item is not None and not isinstance(item, (str, int, float, bool)):
+                raise _Malformed(f"{where}.{key}", "a plain value or a list of them", item)
+
+
+def check_document(document) -> None:
+    """Raises _Malformed naming the first field of a result document that is wrong."""
+    _object(document, "the document")
+    tool = _object(_get(document, "tool", "document"), "tool")
+    _str(tool, "name", "tool")
+    _str(tool, "version", "tool")
+    command_line = _list(document, "command_line", "document")
+    if not all(isinstance(word, str) for word in command_line):
+        raise _Malformed("command_line", "a list of strings", command_line)
+    # Null only in a document of no results: there was nothing to time.
+    empty = document.get("results") == []
+    _timestamp(document, "started_at", "document", nullable=empty)
+    _timestamp(document, "ended_at", "document", nullable=empty)
+    _check_system(_get(document, "system", "document"), "system")
+    for i, result in enumerate(_list(document, "results", "document")):
+        _check_result(result, f"results[{i}]")
+        _check_system(_get(result, "system", f"results[{i}]"), f"results[{i}].system")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _read_bytes(path: str) -> bytes:
+    """Returns the bytes of a regular file of at most MAX_FILE_BYTES; raises UsageError."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise UsageError(f"cannot read result file {path!r}: {error.strerror}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"result file {path!r} is not a regular file")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f"cannot read result file {path!r}: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"result file {path!r} is larger than {MAX_FILE_BYTES >> 20} MiB: not a faultput result")
+    return data
 
 
 def load(path: str) -> ResultFile:
     """Reads a result file written by `faultput run --json`; raises UsageError saying what is wrong."""
+    data = _read_bytes(path)
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as error:
-        raise UsageError(f"cannot read result file {path!r}: {error.strerror}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"result file {path!r} is not UTF-8 text (byte {error.start})") from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise UsageError(f"result file {path!r} is not JSON: {error.msg} at line {error.lineno}, "
                          f"column {error.colno}") from None
+    except ValueError as error:
+        raise UsageError(f"result file {path!r} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise UsageError(f"result file {path!r} is nested too deeply to be a faultput result") from None
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise UsageError(f"{path!r} is not a faultput result file (no schema {SCHEMA!r}); "
                          "write one with faultput run --json")
     version = document.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise UsageError(f"result file {path!r} has schema version {version!r}; this faultput reads "
-                         f"version {SCHEMA_VERSION}")
+        raise UsageError(f"result file {path!r} has schema version {json.dumps(version)[:20]}; this "
+                         f"faultput reads version {SCHEMA_VERSION}")
     try:
-        results = tuple(result_from_dict(data, document.get("system", {})) for data in document["results"])
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise UsageError(f"result file {path!r} is malformed: {type(error).__name__} {error}") from None
+        check_document(document)
+    except _Malformed as error:
+        raise UsageError(f"result file {path!r} is malformed: {error}") from None
+    except RecursionError:
+        raise UsageError(f"result file {path!r} is nested too deeply to be a faultput result") from None
+    results = tuple(result_from_dict(result) for result in document["results"])
     return ResultFile(path=path, document=document, results=results)

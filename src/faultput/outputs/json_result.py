@@ -13,7 +13,7 @@ from ..result import RunResult
 from . import write_atomically
 
 SCHEMA = "faultput.result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def document(results: list[RunResult], command_line: list[str]) -> dict:
@@ -25,6 +25,7 @@ def document(results: list[RunResult], command_line: list[str]) -> dict:
         "command_line": command_line,
         "started_at": results[0].started_at if results else None,
         "ended_at": results[-1].ended_at if results else None,
+        # The first run's facts, for a reader that wants one set; each result holds its own.
         "system": results[0].system if results else {},
         "results": [result.to_dict() for result in results],
     }
