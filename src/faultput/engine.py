@@ -266,6 +266,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     iterations: list[Iteration] = []
     stopped_by: str | None = None
     error: str | None = None
+    folios = None
     directory = None
     state = None
     workers = None
@@ -278,6 +279,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
             directory = _system_call(f"making a private directory in {spec.directory}",
                                      platform.private_directory, spec.directory)
         state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
+        state.resident_kind = fault_type.resident_kind_for(spec)
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
         workers = worker_kind(gate, spec, fault_type, state)
         workers.start()
@@ -308,6 +310,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
         stopped_by = interruption.signal_name
         if stopped_by is None:
             emit("budget", None)
+            folios = _system_call("reading the page cache's folio sizes", fault_type.folio_census, state)
     except RunError as failure:
         if not any(not iteration.warmup for iteration in iterations):
             raise
@@ -324,7 +327,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     result = RunResult(spec=spec, tool_version=__version__, system=platform.system_facts(),
                        started_at=started_at, ended_at=_timestamp(), iterations=tuple(iterations),
                        interrupted=stopped_by is not None or error is not None,
-                       stopped_by=stopped_by, error=error)
+                       stopped_by=stopped_by, error=error, page_cache_folios=folios)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
 
@@ -337,12 +340,12 @@ def _system_call(what: str, function, *args):
         raise RunError(f"{what} failed: {error.strerror or error}") from None
 
 
-def _resident(fault_type, spec: RunSpec) -> int | None:
+def _resident(resident_kind: str | None, spec: RunSpec) -> int | None:
     """Returns this process's resident bytes of the kind the fault type allocates, or None
     where that says nothing (no such kind, or the pages belong to worker processes)."""
-    if fault_type.resident_kind is None or spec.mode == PROCESSES_MODE:
+    if resident_kind is None or spec.mode == PROCESSES_MODE:
         return None
-    return getattr(platform.resident_bytes(), fault_type.resident_kind)
+    return getattr(platform.resident_bytes(), resident_kind)
 
 
 def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup: bool,
@@ -362,7 +365,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         gate.load(items, stride_bytes, fault_type.touch_mode)
         prepared = True
         _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
-        resident_before = _resident(fault_type, spec)
+        resident_before = _resident(state.resident_kind, spec)
         helper_before_ns = fault_type.helper_cpu_ns(state)
         emit("waking", None)
         if gate.release() is None:
@@ -371,7 +374,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         while (timed := gate.wait_done()) is None:
             workers.check()
         helper_after_ns = fault_type.helper_cpu_ns(state)
-        resident_after = _resident(fault_type, spec)
+        resident_after = _resident(state.resident_kind, spec)
         start_ns, end_ns, main_end_ns = timed
         return Iteration(
             index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns, main_end_ns=main_end_ns,

@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import signal
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,6 +359,54 @@ def filesystem_type(path: str) -> str | None:
         if inside and (best is None or len(mount_point) >= best[0]):
             best = (len(mount_point), fields[separator + 1])
     return best[1] if best else None
+
+
+# Filesystems whose mapped file pages the kernel counts as shmem (RssShmem), not RssFile.
+SHMEM_FILESYSTEMS = frozenset({"tmpfs"})
+
+_KPF_COMPOUND_TAIL = 1 << 16
+_PAGEMAP_PRESENT = 1 << 63
+_PAGEMAP_PFN_MASK = (1 << 55) - 1
+
+
+def page_cache_folios(fd: int, size_bytes: int, chunk_bytes: int) -> dict[int, int] | None:
+    """Returns how the page cache holds a file, {pages per folio: folios}, read from
+    /proc/self/pagemap and /proc/kpageflags after mapping and reading it chunk by chunk;
+    None where the page frame numbers are hidden (they need CAP_SYS_ADMIN)."""
+    page = page_size_bytes()
+    folios: dict[int, int] = {}
+    try:
+        pagemap = open(PROC / "self" / "pagemap", "rb", buffering=0)
+        kpageflags = open(PROC / "kpageflags", "rb", buffering=0)
+    except OSError:
+        return None
+    current = 0
+    try:
+        with pagemap, kpageflags:
+            for offset in range(0, size_bytes, chunk_bytes):
+                length = min(chunk_bytes, size_bytes - offset)
+                address = map_memory(length, shared=True, writable=False, fd=fd, offset=offset, huge_pages="allow")
+                try:
+                    _core.touch(address, length, page, _core.TOUCH_READ)
+                    entries = os.pread(pagemap.fileno(), 8 * (length // page), 8 * (address // page))
+                finally:
+                    unmap(address, length)
+                for (entry,) in struct.iter_unpack("Q", entries):
+                    pfn = entry & _PAGEMAP_PFN_MASK
+                    if not entry & _PAGEMAP_PRESENT or pfn == 0:
+                        return None
+                    (flags,) = struct.unpack("Q", os.pread(kpageflags.fileno(), 8, 8 * pfn))
+                    if flags & _KPF_COMPOUND_TAIL and current:
+                        current += 1
+                        continue
+                    if current:
+                        folios[current] = folios.get(current, 0) + 1
+                    current = 1
+    except OSError:
+        return None
+    if current:
+        folios[current] = folios.get(current, 0) + 1
+    return folios
 
 
 def fault_around_bytes() -> int:

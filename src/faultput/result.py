@@ -102,6 +102,8 @@ class RunResult:
     """One measurement of one specification: every iteration, and what surrounded it.
 
     observed_fault and findings are the judgement of checks.judge on the kernel's counts.
+    page_cache_folios is how the page cache held a file-backed type's file after the run,
+    {pages per folio: folios} (None where not measured: other types, or no root).
     interrupted marks a partial result: stopped_by names the signal that stopped it
     (SIGINT, SIGTERM), error the failure that ended it (a worker process that died).
     """
@@ -118,6 +120,7 @@ class RunResult:
     repeat: int = 0
     observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
+    page_cache_folios: dict[int, int] | None = None
 
     @property
     def measured(self) -> tuple[Iteration, ...]:
@@ -218,6 +221,8 @@ class RunResult:
                 "observed_fault": self.observed_fault,
             },
             "findings": list(self.findings),
+            "page_cache_folios": (None if self.page_cache_folios is None else
+                                  {str(pages): count for pages, count in sorted(self.page_cache_folios.items())}),
             "iterations": [
                 {
                     "index": iteration.index,
@@ -271,4 +276,6 @@ def result_from_dict(data: dict) -> RunResult:
                      started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
                      interrupted=data["interrupted"], stopped_by=data["stopped_by"], error=data["error"],
                      repeat=data["repeat"],
-                     observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]))
+                     observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]),
+                     page_cache_folios=(None if data["page_cache_folios"] is None else
+                                        {int(pages): count for pages, count in data["page_cache_folios"].items()}))

@@ -187,6 +187,11 @@ def _check_result(data, where: str) -> None:
     for k, finding in enumerate(findings):
         if not isinstance(finding, str):
             raise _Malformed(f"{where}.findings[{k}]", "a string", finding)
+    folios = _get(data, "page_cache_folios", where)
+    if folios is not None and not (isinstance(folios, dict) and all(
+            key.isascii() and key.isdigit() and 0 < int(key) < 1 << 30 and _is_int(count) and 0 < count <= MAX_INT
+            for key, count in folios.items())):
+        raise _Malformed(f"{where}.page_cache_folios", "null or {pages per folio: folios}", folios)
     for i, iteration in enumerate(_list(data, "iterations", where)):
         at = f"{where}.iterations[{i}]"
         _object(iteration, at)

@@ -40,6 +40,7 @@ class RunState:
     spec: Any
     directory: Path | None = None
     fd: int | None = None
+    resident_kind: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -60,6 +61,10 @@ class FaultType:
         pages: fault-around, large page cache folios), so that fewer faults than
         expected is a fact to report rather than a sign something was wrong.
     linux_note: what a user coming from the seed (XNU) should know, or None.
+    traps: whether each fault is a trap taken by the touch (False: populate's faults
+        are taken inside a system call, which getrusage counts all the same).
+    helper_thread: whether a thread beside the workers serves the faults (uffd's
+        handler), whose CPU time helper_cpu_ns reports.
     """
 
     name = ""
@@ -72,6 +77,8 @@ class FaultType:
     modes = ("threads", "processes")
     maps_many_per_fault = False
     linux_note: str | None = None
+    traps = True
+    helper_thread = False
 
     @property
     def touch_mode(self) -> int:
@@ -109,6 +116,15 @@ class FaultType:
     def before_touch(self, state: RunState, addresses: list[int]) -> None:
         """Runs after the objects are mapped and before the clock starts."""
 
+    def resident_kind_for(self, spec) -> str | None:
+        """Returns which of this process's resident counters a touched page grows here."""
+        return self.resident_kind
+
+    def folio_census(self, state: RunState) -> dict[int, int] | None:
+        """Returns how the kernel holds this type's memory, {pages per folio: folios}, where
+        that explains its faults per page (file pages), else None. Runs after the last round."""
+        return None
+
     def helper_cpu_ns(self, state: RunState) -> int | None:
         """Returns the CPU time so far of a thread that serves this type's faults beside the
         workers (uffd's handler), read before and after each round; None where there is none."""
@@ -128,11 +144,11 @@ class FaultType:
 def observe_anonymous(fault_type: FaultType, faults_per_page: float,
                       resident_pages_per_page: float | None) -> str:
     """Returns "zero fill" where each touch allocated a page, "zero page" where it allocated
-    nothing, with "huge" before it where one fault mapped many pages (THP); where the
-    allocation was not measured, what any fault type says."""
-    if resident_pages_per_page is None:
-        return FaultType.observe(fault_type, faults_per_page, resident_pages_per_page)
-    kind = "zero fill" if resident_pages_per_page >= 0.5 else "zero page"
+    nothing, with "huge" before it where one fault mapped many pages (THP). Where the
+    allocation was not measured (processes mode), the type's own kind stands in for it."""
+    allocated = (fault_type.resident_pages_per_page if resident_pages_per_page is None
+                 else resident_pages_per_page)
+    kind = "zero fill" if allocated >= 0.5 else "zero page"
     return f"huge {kind}" if faults_per_page < 0.5 else kind
 
 
@@ -160,6 +176,15 @@ class FileBacked(FaultType):
                                    writable=self.touch != "read", fd=state.fd,
                                    offset=k * spec.object_size_bytes, huge_pages=spec.huge_pages,
                                    address=address)
+
+    def resident_kind_for(self, spec) -> str | None:
+        # A file on tmpfs is shmem: its mapped pages grow RssShmem, not RssFile.
+        if self.resident_kind == "file" and platform.filesystem_type(spec.directory) in platform.SHMEM_FILESYSTEMS:
+            return "shmem"
+        return self.resident_kind
+
+    def folio_census(self, state: RunState) -> dict[int, int] | None:
+        return platform.page_cache_folios(state.fd, state.spec.memory_bytes, state.spec.object_size_bytes)
 
     def close(self, state: RunState) -> None:
         if state.fd is not None:

@@ -11,6 +11,7 @@ class UserFault(FaultType):
     touch = "write"
     # One handler thread per process; the work queue spans processes only through shared memory.
     modes = ("threads",)
+    helper_thread = True
     # Resolve each fault with UFFDIO_COPY (a page of data); else UFFDIO_ZEROPAGE.
     copy = True
 

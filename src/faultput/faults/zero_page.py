@@ -11,7 +11,7 @@ class ZeroPage(FaultType):
     resident_pages_per_page = 0.0
     linux_note = ("On Linux a read of fresh anonymous memory maps the shared zero page and allocates "
                   "nothing, so these are zero page faults; on XNU the same read is a zero fill fault. "
-                  "Use --access write to measure zero fill faults.")
+                  "Use --fault zero-fill to measure zero fill faults.")
 
 
 FAULT_TYPE = ZeroPage()
