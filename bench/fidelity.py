@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Fidelity benchmark: faultput against the plain C reference, on the same machine, in the same run.
 
-Builds ../shared/reference/fault_throughput_linux.c (the seed with the smallest
-Linux changes), then runs it (`-w`: write, a zero fill fault on Linux) and
+Builds the C yardstick: ../shared/reference/fault_throughput_linux.c (the seed with
+the smallest Linux changes) where it is beside the checkout, else the project's own
+minimal harness bench/harness.c (written here, so that a clone can run this too);
+then runs it (the reference with `-w`: write, a zero fill fault on Linux) and
 faultput's seed form (which writes by default) alternately, PAIRS pairs per
 configuration, the order flipped every pair so that drift favours neither.
 Prints, per variant and thread count, the median over pairs of the ratio
@@ -26,6 +28,7 @@ from pathlib import Path
 
 TARGET_RATIO = 0.97
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fault_throughput_linux.c"
+HARNESS = Path(__file__).resolve().parent / "harness.c"
 RESULTS_LINE = "-----Results-----"
 
 
@@ -69,10 +72,14 @@ def main() -> int:
     parser.add_argument("--duration", default="3", help="seconds per run (default: 3)")
     parser.add_argument("--threads", help="thread counts (default: 1 and all online CPUs)")
     parser.add_argument("--variants", default="separate-objects,share-objects")
-    parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE)
+    parser.add_argument("--reference", type=Path,
+                        help="the C file to compare against (default: the shared reference where it is "
+                             "there, else bench/harness.c)")
     parser.add_argument("--strict", action="store_true", help="exit 3 if any median ratio is under the target")
     args = parser.parse_args()
 
+    if args.reference is None:
+        args.reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE.is_file() else HARNESS
     if not args.reference.is_file():
         print(f"fidelity: the C reference {args.reference} is not there; it lives in shared/reference/ "
               "beside the checkout (or pass --reference PATH)", file=sys.stderr)
@@ -90,15 +97,17 @@ def main() -> int:
             return 1
 
         print(f"machine: {machine_description()}")
+        print(f"yardstick: {args.reference}")
         print(f"{args.pairs} interleaved pairs of {args.duration} s runs per row; "
-              f"ratio = faultput / C reference (-w), median over pairs\n")
+              f"ratio = faultput / C, median over pairs\n")
         print(f"{'variant':<17} {'threads':>7}  {'C wall':>12}  {'C CPU':>12}  {'faultput wall':>13}  "
               f"{'faultput CPU':>12}  {'wall ratio':>10}  {'CPU ratio':>9}")
         below = False
         for variant in args.variants.split(","):
             for threads in thread_counts:
                 commands = {
-                    "c": [str(binary), "-w", variant, args.duration, str(threads)],
+                    "c": [str(binary), *([] if args.reference.resolve() == HARNESS else ["-w"]), variant,
+                          args.duration, str(threads)],
                     "faultput": [sys.executable, "-m", "faultput", variant, args.duration, str(threads)],
                 }
                 pairs = []

@@ -31,9 +31,13 @@ def runnable(name, tmp_path):
 
 # (fault type, lowest and highest faults per page that are right for it)
 ONE_PER_PAGE = (0.99, 1.1)
+# Exactly one per page, but for a few faults a worker may take outside the objects in its
+# counted window (its own stack, a page of the shared gate after a fork): an honest bound.
+EXACTLY_ONE = "exactly one"
+STRAY_FAULTS_PER_WORKER_ROUND = 4
 EXPECTED_FAULTS_PER_PAGE = {
-    "zero-fill": (1.0, 1.0),
-    "zero-page": (1.0, 1.0),
+    "zero-fill": EXACTLY_ONE,
+    "zero-page": EXACTLY_ONE,
     "shmem": ONE_PER_PAGE,
     "cow": ONE_PER_PAGE,
     "file-cow": ONE_PER_PAGE,
@@ -50,6 +54,17 @@ EXPECTED_FAULTS_PER_PAGE = {
 }
 
 
+def assert_faults_per_page_right(name, result):
+    expected = EXPECTED_FAULTS_PER_PAGE[name]
+    faults = result.minor_faults + result.major_faults
+    if expected == EXACTLY_ONE:
+        stray = STRAY_FAULTS_PER_WORKER_ROUND * result.spec.threads * len(result.measured)
+        assert result.pages <= faults <= result.pages + stray, result.findings
+    else:
+        low, high = expected
+        assert low <= result.faults_per_page <= high, result.findings
+
+
 def test_every_fault_type_has_an_expectation_here():
     assert set(EXPECTED_FAULTS_PER_PAGE) == set(all_fault_types())
 
@@ -59,9 +74,8 @@ def test_every_fault_type_has_an_expectation_here():
 def test_fault_type_costs_what_it_should(name, variant, tmp_path):
     runnable(name, tmp_path)
     result = engine.run(spec_for(name, tmp_path, variant=variant))
-    low, high = EXPECTED_FAULTS_PER_PAGE[name]
     assert result.measured
-    assert low <= result.faults_per_page <= high, result.findings
+    assert_faults_per_page_right(name, result)
     assert result.spec.fault_type == name
     assert result.pages_per_wall_second > 0 and result.pages_per_cpu_second > 0
     if name == "major":
@@ -83,9 +97,8 @@ PROCESS_RUNS = [(name, variant) for name in sorted(EXPECTED_FAULTS_PER_PAGE)
 def test_fault_type_costs_the_same_in_processes_mode(name, variant, tmp_path):
     runnable(name, tmp_path)
     result = engine.run(spec_for(name, tmp_path, variant=variant, mode="processes"))
-    low, high = EXPECTED_FAULTS_PER_PAGE[name]
     assert result.measured and result.spec.mode == "processes"
-    assert low <= result.faults_per_page <= high, result.findings
+    assert_faults_per_page_right(name, result)
     assert all(len(iteration.workers) == result.spec.threads for iteration in result.measured)
     assert sum(iteration.pages_touched for iteration in result.measured) == result.pages
     assert list(tmp_path.iterdir()) == []

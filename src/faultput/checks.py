@@ -98,10 +98,13 @@ def folio_finding(result: RunResult, fault_type: FaultType) -> str:
             whole = (count * windows - faults) / (windows - 1)
             if -0.01 <= whole <= count + 0.01 and abs(whole - round(whole)) < 0.01:
                 whole = round(whole)
-                text += (f" {whole:,} of the {count:,} folios were mapped whole, one fault each"
-                         + (f", and {count - whole:,} in {window_pages}-page fault-around windows "
-                            f"({windows} faults each, vm fault_around_bytes)" if whole < count else "")
-                         + f": {whole:,} + {count - whole:,} x {windows} = {faults:,.0f} faults per iteration.")
+                if whole == count:
+                    text += f" Every folio was mapped whole, in one fault: {count:,} faults per iteration."
+                else:
+                    text += (f" {whole:,} of the {count:,} folios were mapped whole, one fault each, and "
+                             f"{count - whole:,} in {window_pages}-page fault-around windows ({windows} faults "
+                             f"each, vm fault_around_bytes): {whole:,} + {count - whole:,} x {windows} = "
+                             f"{faults:,.0f} faults per iteration.")
     return text
 
 

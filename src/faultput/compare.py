@@ -28,7 +28,7 @@ class Row:
     """One configuration's figure in base and new, and the verdict on the change."""
 
     label: str
-    threads: int
+    threads: str
     metric: str
     base: stats.Summary
     new: stats.Summary
@@ -53,6 +53,13 @@ class Comparison:
     rows: tuple[Row, ...]
 
 
+def describe_value(field: str, value) -> str:
+    """Returns a configuration value as a reader says it: no Python None."""
+    if value is None:
+        return {"first_cpu": "unpinned"}.get(field, "none")
+    return str(value)
+
+
 def _field_values(results: tuple[RunResult, ...], field: str) -> set:
     return {getattr(result.spec, field) for result in results}
 
@@ -68,7 +75,8 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
     for field in CONFIG_FIELDS:
         base_values, new_values = _field_values(base_results, field), _field_values(new_results, field)
         if len(base_values) == 1 and len(new_values) == 1 and base_values != new_values:
-            differences.append((field, next(iter(base_values)), next(iter(new_values))))
+            differences.append((field, describe_value(field, next(iter(base_values))),
+                                describe_value(field, next(iter(new_values)))))
     ignored = {field for field, _, _ in differences}
     kept = [i for i, field in enumerate(CONFIG_FIELDS) if field not in ignored]
 
@@ -93,8 +101,10 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
             spec = new_runs[0].spec
             label = " ".join(str(getattr(spec, field)) for field in LABEL_FIELDS
                              if field not in ignored and (field != "huge_pages" or spec.huge_pages != "off"))
+            base_threads = base_runs[0].spec.threads
+            threads = str(spec.threads) if base_threads == spec.threads else f"{base_threads} -> {spec.threads}"
             rows.append(Row(
-                label=label, threads=spec.threads, metric=metric, base=base_summary, new=new_summary,
+                label=label, threads=threads, metric=metric, base=base_summary, new=new_summary,
                 change_percent=(new_summary.median / base_summary.median - 1) * 100,
                 p_value=p_value, significant=p_value < stats.ALPHA,
                 too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA))

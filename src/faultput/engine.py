@@ -107,8 +107,12 @@ class _ThreadWorkers:
             pass
 
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        for index, thread in enumerate(self.threads):
+            try:
+                thread.start()
+            except RuntimeError as error:
+                raise RunError(f"cannot start worker thread {index} of {len(self.threads)}: {error} "
+                               "(a limit on tasks: pids.max of the cgroup, or ulimit -u)") from None
 
     def check(self) -> None:
         """Raises RunError if a worker could not run."""

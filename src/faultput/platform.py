@@ -422,15 +422,39 @@ def hugetlb_page_bytes() -> int | None:
     return _meminfo_bytes("Hugepagesize")
 
 
-def hugetlb_free_pages() -> int:
-    """Returns the reserved hugetlb pages that are free."""
+def _meminfo_count(field: str) -> int:
+    """Returns a /proc/meminfo count (no unit), or 0 if absent."""
     try:
         for line in (PROC / "meminfo").read_text().splitlines():
-            if line.startswith("HugePages_Free:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def hugetlb_free_pages() -> int:
+    """Returns the reserved hugetlb pages that are free."""
+    return _meminfo_count("HugePages_Free")
+
+
+def hugetlb_total_pages() -> int:
+    """Returns the hugetlb pages reserved in all (vm.nr_hugepages)."""
+    return _meminfo_count("HugePages_Total")
+
+
+def max_map_count() -> int | None:
+    """Returns vm.max_map_count, the most mappings one process may hold."""
+    return _read_int(PROC / "sys" / "vm" / "max_map_count")
+
+
+def mapping_count() -> int:
+    """Returns how many mappings this process holds now."""
+    try:
+        with open(PROC / "self" / "maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:
+        return 0
 
 
 def userfaultfd_unavailable_reason() -> str | None:

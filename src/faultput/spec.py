@@ -30,6 +30,9 @@ MODES = (THREADS_MODE, PROCESSES_MODE)
 # The seed's object size on macOS, where VM objects coalesce up to 128 MiB.
 DEFAULT_OBJECT_SIZE_BYTES = 128 * 1024 * 1024
 
+# Mappings the run makes beside its objects (threads' stacks, the gate, libraries loaded later).
+_MAPPING_SLACK = 256
+
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
@@ -293,10 +296,20 @@ def make_spec(
                          f"{format_bytes(object_size_bytes)} is under {threads} pages")
 
     mapped_bytes = object_count * object_size_bytes
+    held_bytes = mapped_bytes * kind.memory_copies
     available_bytes, source = platform.memory_available()
-    if available_bytes is not None and mapped_bytes > available_bytes:
-        raise UsageError(f"memory {format_bytes(mapped_bytes)} is more than this process can use "
+    if available_bytes is not None and held_bytes > available_bytes:
+        copies = (f" ({kind.name} holds {kind.memory_copies} copies of every page: "
+                  f"{format_bytes(held_bytes)})" if kind.memory_copies > 1 else "")
+        raise UsageError(f"memory {format_bytes(mapped_bytes)}{copies} is more than this process can use "
                          f"({format_bytes(available_bytes)} available, from {source})")
+    # Each object is a mapping of its own, and a process may hold only vm.max_map_count of them.
+    map_limit = platform.max_map_count()
+    in_use = platform.mapping_count()
+    if map_limit is not None and object_count + in_use + _MAPPING_SLACK > map_limit:
+        raise UsageError(f"memory {format_bytes(mapped_bytes)} in objects of {format_bytes(object_size_bytes)} "
+                         f"is {object_count:,} mappings, and this process may hold {map_limit:,} "
+                         f"(vm.max_map_count; {in_use:,} in use): pass a larger --object-size")
 
     if kind.uses_files:
         directory = _file_directory(directory, mapped_bytes)
@@ -342,8 +355,10 @@ def make_spec(
 def _file_directory(directory: str | None, file_bytes: int) -> str:
     """Returns the directory a file-backed run makes its private directory in, checked for space."""
     directory = directory or tempfile.gettempdir()
-    if not os.path.isdir(directory):
+    if not os.path.exists(directory):
         raise UsageError(f"directory {directory!r} does not exist")
+    if not os.path.isdir(directory):
+        raise UsageError(f"directory {directory!r} is not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise UsageError(f"directory {directory!r} is not writable")
     free_bytes = platform.free_disk_bytes(directory)

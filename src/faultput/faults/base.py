@@ -65,6 +65,8 @@ class FaultType:
         are taken inside a system call, which getrusage counts all the same).
     helper_thread: whether a thread beside the workers serves the faults (uffd's
         handler), whose CPU time helper_cpu_ns reports.
+    memory_copies: how many bytes of memory the run holds per byte of objects (2 where
+        each touched page is a copy of a page that stays: cow, file-cow).
     """
 
     name = ""
@@ -79,6 +81,7 @@ class FaultType:
     linux_note: str | None = None
     traps = True
     helper_thread = False
+    memory_copies = 1
 
     @property
     def touch_mode(self) -> int:

@@ -9,6 +9,8 @@ class CopyOnWrite(FaultType):
     summary = ("write to private anonymous memory shared with a forked child: "
                "each fault copies the page")
     touch = "write"
+    # The original pages stay (held by the child, or in the page cache) beside the copies.
+    memory_copies = 2
     # The copy replaces an anonymous page with another: the resident count does not move.
     resident_kind = None
     # Each worker process would need its own child; the seed's shared work queue cannot express that.

@@ -20,9 +20,15 @@ class HugeTlb(FaultType):
             return (f"objects must be whole huge pages ({huge_bytes // 1024} KiB); "
                     "pass --object-size as a multiple of it")
         needed = spec.memory_bytes // huge_bytes
+        if spec.mode == "processes":
+            # Every worker process maps (and reserves) every object in its own address space.
+            needed *= spec.threads
         if free_pages < needed:
-            return (f"{needed} free huge pages of {huge_bytes // 1024} KiB are needed and "
-                    f"{free_pages} are reserved and free (vm.nr_hugepages)")
+            where = f" ({spec.threads} worker processes, each mapping every object)" if spec.mode == "processes" else ""
+            return (f"{needed} free huge pages of {huge_bytes // 1024} KiB are needed{where} and "
+                    f"{free_pages} are reserved and free: reserve them as root with "
+                    f"sysctl vm.nr_hugepages={platform.hugetlb_total_pages() + needed - free_pages}, "
+                    "or pass a smaller --memory")
         return None
 
     def huge_pages(self, thp_allowed: bool) -> str:

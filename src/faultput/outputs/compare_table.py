@@ -8,6 +8,8 @@ from ..compare import METRICS, Comparison, Row
 
 def spread(summary: stats.Summary) -> str:
     """Returns the half-width of the median's confidence interval, in percent of the median."""
+    if summary.n < 2:
+        return "(1 run)"
     if not summary.median:
         return ""
     half = max(summary.ci_high - summary.median, summary.median - summary.ci_low)
@@ -26,13 +28,15 @@ def verdict(row: Row) -> str:
 
 def comparison_text(comparison: Comparison) -> str:
     """Returns the comparison as aligned text, one section per metric."""
-    lines = [f"base: {comparison.base_path}", f"new:  {comparison.new_path}"]
+    lines = [f"base: {comparison.base_path}", f"new:  {comparison.new_path}",
+             "(figures: medians over the runs; ± the half-width of the median's confidence interval, "
+             "in percent of the median)"]
     for field, base_value, new_value in comparison.differences:
         lines.append(f"differs: {field} {base_value} -> {new_value}")
     if not comparison.rows:
         lines.append("no configuration appears in both files")
         return "\n".join(lines) + "\n"
-    width = max(len(row.label) for row in comparison.rows)
+    width = max(len("configuration"), *(len(row.label) for row in comparison.rows))
     for metric, (title, _) in METRICS.items():
         lines.append(f"\n{title}")
         lines.append(f"  {'configuration':<{width}}  {'threads':>7}  {'base':>20}  {'new':>20}  change")
