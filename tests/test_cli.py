@@ -80,6 +80,32 @@ def test_seed_form_accepts_the_seeds_case_insensitive_variant_prefix():
     (["run", "--access", "execute"], ["--access", "'execute'"]),
     (["run", "--json", "/nonexistent/dir/r.json"], ["--json", "does not exist"]),
     (["run", "--frobnicate"], ["--frobnicate"]),
+    (["runn"], ["'runn'", "(commands: run, list, info, compare, export, plot, report;"]),
+    (["run", "--dir", "/etc/passwd", "--fault", "file-read"], ["directory '/etc/passwd' is not a directory"]),
+    (["run", "--dir", "/nonexistent", "--fault", "file-read"], ["directory '/nonexistent' does not exist"]),
+    (["run", "--threads", "1-"], ["threads range '1-' needs a first and a last count"]),
+    (["run", "--threads", "1,,2"], ["threads '1,,2' has an empty item"]),
+    (["run", "--threads", "1-999999999", "--oversubscribe"], ["threads '999999999' must be at most 4,096"]),
+    (["run", "--threads", "\u0661"], ["threads '\u0661' is not a whole number"]),
+    (["run", "--memory", "\uff18M"], ["memory '\uff18M' is not a size"]),
+    (["run", "--duration", "inf"], ["duration 'inf' must be a finite number"]),
+    (["run", "--duration", "1e308"], ["duration '1e308' must be between 0.001 and 604800"]),
+    (["run", "--duration", "1e-300"], ["duration '1e-300' must be between"]),
+    (["run", "--warmup", "99999999999"], ["warmup '99999999999' must be at most 10,000"]),
+    (["run", "--repeat", "99999999"], ["repeat '99999999' must be at most 10,000"]),
+    (["run", "--json", ""], ["--json needs a file name"]),
+    (["run", "--fault", "zero-fill,,cow"], ["--fault 'zero-fill,,cow' has an empty item"]),
+    (["run", "--mode", "threads,forks"], ["--mode 'forks' is not one of: threads, processes"]),
+    (["run", "--json", "same.out", "--csv", "same.out"], ["--csv 'same.out' is the same file as --json"]),
+    (["run", "--fault", "hugetlb", "--memory", "64M", "--object-size", "2M"],
+     ["hugetlb cannot run here", "sysctl vm.nr_hugepages=", "or pass a smaller --memory"]),
+    (["run", "--fault", "cow", "--threads", "1", "--object-size", "1G", "--memory", "1T"],
+     ["cow holds 2 copies of every page"]),
+    (["run", "--object-size", "4K", "--memory", "2G"], ["mappings", "vm.max_map_count", "--object-size"]),
+    (["run", "--mode", "processes", "--variant", "share-objects", "--fault", "file-cow"],
+     ["share-objects in processes mode needs a mapping the processes share",
+      "file-read, file-shared-write, major"]),
+    (["compare", "a.json", "b.json", "--fail-above", "nan"], ["--fail-above 'nan' must be a finite"]),
 ])
 def test_bad_input_gets_one_line_naming_it_and_exit_2(args, fragments):
     assert_one_line_error(faultput(*args), 2, *fragments)
@@ -93,7 +119,9 @@ def test_oversubscription_runs_when_asked_for():
 
 def test_help_is_shown_and_exit_codes_are_right():
     assert faultput("--help").returncode == 0
-    assert faultput().returncode == 2
+    bare = faultput()
+    # Usage shown for a mistake goes to stderr, as for every other mistake.
+    assert bare.returncode == 2 and bare.stdout == "" and "usage:" in bare.stderr
     completed = faultput("run", "--help")
     assert completed.returncode == 0 and "--perfdata" in completed.stdout
 
@@ -239,8 +267,10 @@ def test_a_killed_worker_process_ends_the_run_cleanly(tmp_path):
         kill_process_tree(process)
     report = probe_report(stdout)
     assert report["exit_code"] == 1
-    assert re.search(rf"faultput: error: worker process \d \(pid {children[0]}\) ended: killed by SIGKILL",
-                     stderr)
+    assert re.search(rf"faultput: error: worker process \d \(pid {children[0]}\) ended: killed by SIGKILL "
+                     r"\(partial result kept: [1-9]\d* measured iterations\)", stderr)
+    # The iterations that completed before the worker died are kept, marked partial.
+    assert "PARTIAL: ended by an error" in stdout
     assert report["children"] == []
     assert list(tmp_path.iterdir()) == []
 
@@ -290,6 +320,165 @@ def test_run_form_read_access_says_it_measured_zero_page_faults():
     assert "zero-page faults" in completed.stdout
     assert "observed: zero page" in completed.stdout
     assert "shared zero page" in completed.stdout
+
+
+def test_zero_page_note_points_to_the_fault_type_that_measures_zero_fill():
+    completed = faultput("run", "--threads", "1", "--fault", "zero-page", *SMALL)
+    assert completed.returncode == 0, completed.stderr
+    assert "Use --fault zero-fill to measure zero fill faults" in completed.stdout
+    assert "--access write" not in completed.stdout
+
+
+def test_repeated_fault_options_add_up_and_all_skips_what_cannot_run_here(tmp_path):
+    completed = faultput("run", "--threads", "1", "--fault", "zero-fill", "--fault", "shmem", *SMALL, "-q")
+    assert completed.returncode == 0, completed.stderr
+    assert "zero-fill separate-objects" in completed.stdout and "shmem separate-objects" in completed.stdout
+    every = faultput("run", "--threads", "1", "--fault", "all", "--dir", str(tmp_path), *SMALL, "-q",
+                     "--json", str(tmp_path / "all.json"))
+    assert every.returncode == 0, every.stderr
+    ran = {r["spec"]["fault_type"] for r in json.loads((tmp_path / "all.json").read_text())["results"]}
+    from faultput.faults import all_fault_types
+    skipped = set(all_fault_types()) - ran
+    for name in skipped:
+        assert re.search(rf"^faultput: skipped {name} separate-objects threads x1: .*cannot run here",
+                         every.stderr, re.M), every.stderr
+    assert "thp" in ran and "zero-fill" in ran
+
+
+def test_listing_a_type_that_cannot_run_refuses_unless_asked_to_skip(tmp_path):
+    if platform.hugetlb_free_pages() >= 8:
+        pytest.skip("hugetlb pages are reserved here")
+    args = ["run", "--threads", "1", "--fault", "zero-fill,hugetlb", *SMALL, "-q"]
+    assert_one_line_error(faultput(*args), 2, "hugetlb cannot run here")
+    completed = faultput(*args, "--skip-unavailable")
+    assert completed.returncode == 0, completed.stderr
+    assert "faultput: skipped hugetlb" in completed.stderr and "zero-fill" in completed.stdout
+
+
+def test_modes_and_variants_are_dimensions(tmp_path):
+    path = tmp_path / "r.json"
+    completed = faultput("run", "--threads", "1", "--mode", "threads,processes", "--variant",
+                         "separate-objects,share-objects", "--fault", "zero-fill,file-read", "--dir",
+                         str(tmp_path), *SMALL, "-q", "--skip-unavailable", "--json", str(path))
+    assert completed.returncode == 0, completed.stderr
+    runs = [(r["spec"]["fault_type"], r["spec"]["mode"], r["spec"]["variant"])
+            for r in json.loads(path.read_text())["results"]]
+    assert ("zero-fill", "processes", "share-objects") not in runs
+    assert "faultput: skipped zero-fill share-objects processes x1" in completed.stderr
+    assert len(runs) == 7
+
+
+def test_list_and_info_print_json():
+    listed = json.loads(faultput("list", "--json").stdout)
+    assert {entry["name"] for entry in listed} >= {"zero-fill", "cow", "hugetlb"}
+    assert all(set(entry) == {"name", "summary", "modes", "runs_here", "reason"} for entry in listed)
+    info = json.loads(faultput("info", "--json").stdout)
+    assert info["facts"]["online_cpus"] == NCPU and isinstance(info["warnings"], list)
+
+
+def test_processes_mode_names_the_fault_and_the_cpu_time_as_threads_mode_does():
+    completed = faultput("run", "--threads", "1", "--mode", "processes", *SMALL)
+    assert completed.returncode == 0, completed.stderr
+    assert "observed: zero fill)" in completed.stdout
+    assert "summed over worker processes, in the touch loop" in completed.stdout
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_run_quietly_and_the_results_are_kept(tmp_path):
+    path = tmp_path / "r.json"
+    process = subprocess.Popen([sys.executable, "-m", "faultput", "run", "--threads", "1", "--repeat", "50",
+                                *SMALL, "--json", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert stderr == ""
+    document = json.loads(path.read_text())
+    assert 1 <= len(document["results"]) < 50
+
+
+@pytest.mark.parametrize("redirect, code, message", [
+    ("closed", 0, ""),
+    ("/dev/full", 1, "faultput: error: cannot write to standard output: No space left on device\n"),
+])
+def test_a_closed_or_full_stdout_is_one_line_at_most_and_the_json_is_written(tmp_path, redirect, code, message):
+    path = tmp_path / "r.json"
+    command = [sys.executable, "-m", "faultput", "run", "--threads", "1", *SMALL, "--json", str(path)]
+    if redirect == "closed":
+        completed = subprocess.run(" ".join(command) + " >&-", shell=True, capture_output=True, text=True)
+    else:
+        with open(redirect, "w") as full:
+            completed = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert completed.returncode == code, completed.stderr
+    assert completed.stderr == message
+    assert json.loads(path.read_text())["results"]
+
+
+def test_a_failed_write_is_one_line_and_the_other_outputs_are_still_written(tmp_path):
+    import resource
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4000, 4000))
+
+    json_path, perfdata_path = tmp_path / "r.json", tmp_path / "p.json"
+    completed = subprocess.run([sys.executable, "-m", "faultput", "run", "--threads", "1", *SMALL,
+                                "--json", str(json_path), "--perfdata", str(perfdata_path)],
+                               capture_output=True, text=True, preexec_fn=limit_file_size)
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines() == [
+        f"faultput: error: cannot write --json {str(json_path)!r}: File too large"]
+    assert json.loads(perfdata_path.read_text())["data"]
+    assert not json_path.exists() and [p.name for p in tmp_path.iterdir()] == ["p.json"]
+    assert "pages / wall second" in completed.stdout
+
+
+def test_each_finished_run_is_written_before_the_next_starts(tmp_path):
+    path = tmp_path / "r.json"
+    process = subprocess.Popen([sys.executable, "-m", "faultput", "run", "--threads", "1", "--repeat", "3",
+                                "--object-size", "4M", "--memory", "8M", "--warmup", "0", "--duration", "600",
+                                "--json", str(path), "-v"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        for line in process.stderr:
+            if "Starting Iteration 3" in line:
+                break
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        kill_process_tree(process)
+    assert process.returncode == 143
+    document = json.loads(path.read_text())
+    assert [r["interrupted"] for r in document["results"]] == [True]
+    assert document["results"][0]["stopped_by"] == "SIGTERM"
+    assert len(document["results"][0]["iterations"]) >= 2
+
+
+def test_a_faultput_killed_by_sigkill_leaves_files_that_the_next_run_removes(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "faultput", "run", "--threads", "1", "--fault", "file-read",
+                                "--dir", str(tmp_path), "--object-size", "4M", "--memory", "8M",
+                                "--duration", "600", "-v"], stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if "Starting Iteration 2" in line:
+            break
+    process.kill()
+    process.wait()
+    left = [entry.name for entry in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith("faultput-")
+    completed = faultput("run", "--threads", "1", "--fault", "file-read", "--dir", str(tmp_path), *SMALL)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr == (f"faultput: removed {tmp_path / left[0]}, left by a faultput process that "
+                                "was killed\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_whose_owner_still_runs_is_left_alone(tmp_path):
+    from faultput import platform as linux
+
+    mine = linux.private_directory(str(tmp_path))
+    try:
+        assert linux.remove_stale_private_directories([str(tmp_path)]) == []
+        assert mine.exists()
+    finally:
+        linux.remove_directory(mine)
 
 
 def test_sweep_writes_json_and_perfdata(tmp_path):

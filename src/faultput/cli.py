@@ -260,6 +260,8 @@ def _run_command(argv: list[str]) -> int:
 
     exports = _exports(args)
     check_outputs(exports, inputs=[])
+    if args.dir:
+        _remove_leftovers([args.dir])
     specs = _specs(args)
     command_line = ["faultput", "run", *argv]
 
@@ -616,9 +618,10 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGXFSZ, previous_xfsz)
 
 
-def _remove_leftovers() -> None:
-    """Removes what an earlier faultput killed by SIGKILL left behind, and says so in one line."""
+def _remove_leftovers(parents: list[str] | None = None) -> None:
+    """Removes the private directories that an earlier faultput, killed by SIGKILL, left in the
+    system temporary directory (or parents), and says so in one line each."""
     from . import platform
 
-    for path in platform.remove_stale_private_directories():
+    for path in platform.remove_stale_private_directories(parents):
         _say(f"faultput: removed {path}, left by a faultput process that was killed\n")
