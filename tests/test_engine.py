@@ -1,5 +1,7 @@
 """The engine measures what it claims: kernel fault counts, pages, iterations, cleanup."""
 
+import os
+
 import pytest
 
 from faultput import engine, platform
@@ -65,10 +67,22 @@ def test_thp_changes_faults_per_page_where_the_kernel_allows_it(small_spec):
         assert any("no huge pages" in finding for finding in result.findings)
 
 
-def test_pinned_workers_run_on_their_cpus(small_spec):
-    result = engine.run(small_spec(first_cpu=min(platform.allowed_cpus())))
-    assert result.spec.worker_cpus == (min(platform.allowed_cpus()),)
-    assert result.faults_per_page == 1.0
+def test_pinned_workers_run_on_their_cpus(small_spec, monkeypatch):
+    pinned = []
+    original = platform.pin_current_thread
+
+    def pin_and_check(cpu):
+        original(cpu)
+        pinned.append((cpu, os.sched_getaffinity(0)))
+
+    monkeypatch.setattr(platform, "pin_current_thread", pin_and_check)
+    threads = min(2, platform.online_cpus())
+    first = min(platform.allowed_cpus())
+    result = engine.run(small_spec(first_cpu=first, threads=threads, memory_bytes=threads * (4 << 20)))
+    expected = tuple((i + first) % platform.online_cpus() for i in range(threads))
+    assert result.spec.worker_cpus == expected
+    assert sorted(pinned) == sorted((cpu, {cpu}) for cpu in expected)
+    assert result.faults_per_page >= 1.0
 
 
 def test_failed_mmap_raises_run_error_and_leaves_nothing_mapped(small_spec, monkeypatch):
@@ -104,3 +118,75 @@ def test_a_refused_fork_in_processes_mode_is_a_run_error(small_spec, monkeypatch
     monkeypatch.setattr(os, "fork", refused)
     with pytest.raises(RunError, match="forking worker process 0 failed: Resource temporarily unavailable"):
         engine.run(small_spec(mode="processes"))
+
+
+def test_the_uffd_handlers_cpu_time_counts_and_is_reported_on_its_own(small_spec):
+    from faultput.outputs.summary import summary
+
+    if platform.userfaultfd_unavailable_reason():
+        pytest.skip(platform.userfaultfd_unavailable_reason())
+    result = engine.run(small_spec(fault_type="uffd"))
+    assert result.helper_cpu_ns > 0
+    assert result.cpu_ns == result.workers_cpu_ns + result.helper_cpu_ns
+    assert result.pages_per_cpu_second == result.pages * 1e9 / (result.workers_cpu_ns + result.helper_cpu_ns)
+    assert "the handler thread that resolves the faults" in summary(result)
+    assert engine.run(small_spec()).helper_cpu_ns is None
+
+
+def test_the_seed_form_stops_the_clock_when_the_main_thread_sees_the_round_end(small_spec):
+    from faultput.result import MAIN_THREAD_CLOCK
+
+    seed = engine.run(small_spec(wall_clock=MAIN_THREAD_CLOCK))
+    assert seed.wall_ns == sum(it.main_end_ns - it.start_ns for it in seed.measured)
+    assert all(it.main_end_ns >= it.end_ns for it in seed.measured)
+    run = engine.run(small_spec())
+    assert run.wall_ns == sum(it.end_ns - it.start_ns for it in run.measured)
+
+
+def test_a_worker_thread_that_cannot_start_is_a_run_error_and_nothing_is_left(small_spec, monkeypatch):
+    import threading
+
+    started = []
+    original = threading.Thread.start
+
+    def start(self):
+        if self.name.startswith("faultput-worker") and started:
+            raise RuntimeError("can't start new thread")
+        started.append(self)
+        original(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    before = nohugepage_mappings()
+    with pytest.raises(RunError, match="cannot start worker thread 1 of 2: can't start new thread .a limit on tasks"):
+        engine.run(small_spec(threads=2, oversubscribe=True))
+    assert all(not thread.is_alive() for thread in started)
+    assert [m for m in nohugepage_mappings() if m not in before and m[1] % (4 << 20) == 0] == []
+
+
+def test_a_file_on_tmpfs_is_counted_in_shmem_and_not_reported_as_already_present(small_spec, tmp_path):
+    if platform.filesystem_type("/dev/shm") != "tmpfs":
+        pytest.skip("no tmpfs at /dev/shm")
+    result = engine.run(small_spec(fault_type="file-read", directory="/dev/shm"))
+    assert result.resident_pages_per_page > 0.9
+    assert not any("already present" in finding for finding in result.findings)
+
+
+def test_file_faults_are_explained_by_the_folio_sizes_of_the_page_cache(small_spec, tmp_path):
+    result = engine.run(small_spec(fault_type="file-shared-write", directory=str(tmp_path),
+                                   object_size_bytes=4 << 20, memory_bytes=8 << 20))
+    if result.faults_per_page > 0.9:
+        pytest.skip("this filesystem's page cache holds no large folios")
+    finding = next(f for f in result.findings if "per fault" in f)
+    if os.geteuid() != 0:
+        assert "Run as root to see the folio sizes" in finding
+        return
+    assert result.page_cache_folios and sum(size * count for size, count in result.page_cache_folios.items()) \
+        == result.spec.pages_per_iteration
+    assert "The page cache holds the file in folios of" in finding
+
+
+def test_populate_says_its_faults_are_not_traps(small_spec):
+    if platform.populate_unavailable_reason():
+        pytest.skip(platform.populate_unavailable_reason())
+    result = engine.run(small_spec(fault_type="populate"))
+    assert any("none was a trap" in finding for finding in result.findings)

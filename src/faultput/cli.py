@@ -488,17 +488,23 @@ def _output_parser(prog: str, description: str, suffixes: str) -> _Parser:
     return parser
 
 
-def _write_one(path: str, inputs: list[str], suffixes: tuple[str, ...], what: str, write) -> int:
-    """Checks an output file of plot or report (its suffix, that it can be written and does not
-    overwrite an input), calls write(); returns the exit code."""
+def _output_file(path: str, inputs: list[str], suffixes: tuple[str, ...], what: str):
+    """Returns the Export for the output file of plot or report, checked before anything is
+    read: its suffix, that it can be written, and that it is none of the inputs."""
     from pathlib import Path
 
     from .outputs import Export, check_outputs
 
     if Path(path).suffix.lower() not in suffixes:
         raise UsageError(f"{what} file {path!r} must end in {' or '.join(suffixes)}")
-    export = Export("--output", path, lambda target, results, command_line: write(target))
+    export = Export("--output", path, None)
     check_outputs([export], inputs=inputs)
+    return export
+
+
+def _write_one(export, write) -> int:
+    """Writes one output with write(path); returns the exit code, saying in one line what failed."""
+    export.writer = lambda path, results, command_line: write(path)
     export.write([], [])
     if export.failure:
         _say(f"faultput: error: {export.failure}\n")
@@ -511,10 +517,10 @@ def _plot_command(argv: list[str]) -> int:
                           "of pages per wall and CPU second against threads.", ".png or .svg").parse_args(argv)
     from .outputs import plot
 
+    export = _output_file(args.output, args.files, tuple(plot.FORMATS), "plot")
     plot.require_matplotlib()
     files = _load_files(args.files, 1, "plot")
-    return _write_one(args.output, args.files, tuple(plot.FORMATS), "plot",
-                      lambda path: plot.save(files, path))
+    return _write_one(export, lambda path: plot.save(files, path))
 
 
 def _report_command(argv: list[str]) -> int:
@@ -522,9 +528,9 @@ def _report_command(argv: list[str]) -> int:
                           "(the first is the base of the comparisons).", ".html").parse_args(argv)
     from .outputs import report
 
+    export = _output_file(args.output, args.files, (".html", ".htm"), "report")
     files = _load_files(args.files, 1, "report")
-    code = _write_one(args.output, args.files, (".html", ".htm"), "report",
-                      lambda path: report.write(path, files))
+    code = _write_one(export, lambda path: report.write(path, files))
     if code == 0 and not report.plots_available():
         _say("faultput: note: the report has no plots: they need matplotlib "
              "(pip install 'faultput[plot]')\n")

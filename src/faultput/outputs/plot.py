@@ -105,7 +105,12 @@ def figure(files):
         raise UsageError("nothing to plot: the results hold no complete run")
     thread_counts = sorted({t for by_threads in all_series.values() for t in by_threads})
     bars = len(thread_counts) == 1
-    fig, axes = pyplot.subplots(1, 2 if bars else 3, figsize=(15 if bars else 17, 5.4))
+    columns = min(4, len(all_series))
+    legend_rows = -(-len(all_series) // columns)
+    # The legend and the caption sit below the panels, in room of their own.
+    below_in = 0.5 + 0.22 * legend_rows
+    height_in = 5.0 + below_in
+    fig, axes = pyplot.subplots(1, 2 if bars else 3, figsize=(15 if bars else 17, height_in))
     for axis, (metric, (metric_title, value_of)) in zip(axes, METRICS.items()):
         values = []
         for index, (label, by_threads) in enumerate(all_series.items()):
@@ -141,20 +146,18 @@ def figure(files):
             axis.set_xlabel("threads")
             axis.set_xticks(thread_counts)
     if not bars:
-        _efficiency_panel(axes[2], all_series)
+        _efficiency_panel(axes[2], all_series, thread_counts)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), fontsize=8,
-               ncol=min(4, max(1, len(labels) // 4 + 1)), frameon=False)
     fig.suptitle(title(files), fontsize=11)
-    fig.text(0.01, 0.01, caption(all_series) + ("" if bars else " Dashed: ideal scaling from 1 thread."),
+    fig.tight_layout(rect=(0, below_in / height_in, 1, 0.97))
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.3 / height_in), fontsize=8,
+               ncol=columns, frameon=False)
+    fig.text(0.01, 0.08 / height_in, caption(all_series) + ("" if bars else " Dashed: ideal scaling from 1 thread."),
              fontsize=8, va="bottom")
-    rows = -(-len(labels) // min(4, max(1, len(labels) // 4 + 1)))
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
-    fig.subplots_adjust(bottom=0.16 + 0.035 * rows)
     return fig
 
 
-def _efficiency_panel(axis, all_series) -> None:
+def _efficiency_panel(axis, all_series, thread_counts: list[int]) -> None:
     """Draws each series' parallel efficiency: wall throughput at N over N x its 1-thread figure."""
     value_of = METRICS["wall"][1]
     drawn = False
@@ -172,6 +175,7 @@ def _efficiency_panel(axis, all_series) -> None:
     axis.set_title("parallel efficiency (wall)")
     axis.set_ylabel("% of N x the 1-thread figure")
     axis.set_xlabel("threads")
+    axis.set_xticks(thread_counts)
     axis.grid(alpha=0.3)
     if not drawn:
         axis.text(0.5, 0.5, "no 1-thread run to scale from", ha="center", transform=axis.transAxes)
