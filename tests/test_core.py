@@ -30,7 +30,8 @@ def test_write_touch_takes_one_minor_fault_per_page(mapping):
 def test_read_touch_is_not_optimised_away(mapping):
     address, size = mapping
     _, minor, _, pages = _core.touch(address, size, PAGE, _core.TOUCH_READ)
-    assert pages == minor == 64
+    # One fault per page read, and at most a stray one the thread took on its own stack.
+    assert pages == 64 and 64 <= minor <= 65
 
 
 def test_second_touch_of_present_pages_takes_no_fault(mapping):
@@ -189,4 +190,9 @@ def test_gate_release_returns_none_once_stopped():
     gate = _core.Gate(1, 1)
     gate.stop()
     assert gate.release() is None
-    assert gate.work(0) is None
+    # work() blocks asynchronous signals in its thread, as workers must: never in the main one.
+    returned = []
+    worker = threading.Thread(target=lambda: returned.append(gate.work(0)))
+    worker.start()
+    worker.join(timeout=10)
+    assert returned == [None]

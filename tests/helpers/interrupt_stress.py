@@ -41,6 +41,9 @@ def main() -> None:
     run_args = sys.argv[4:]
     from faultput import cli, engine
 
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if {signal.SIGINT, signal.SIGTERM} & blocked:
+        sys.exit(f"interrupt_stress: started with {sorted(s.name for s in blocked)} blocked: nothing to test")
     rng = random.Random(seed)
     main_thread = threading.main_thread().ident
     signal.signal(signal.SIGTERM, _late_term)
