@@ -225,3 +225,20 @@ def test_the_spec_records_the_huge_page_policy_the_objects_get(name, thp, policy
     if platform.thp_enabled() in (None, "never") and name == "thp":
         pytest.skip("no THP here")
     assert spec_for(name, tmp_path, thp=thp).huge_pages == policy
+
+
+def test_hugetlb_in_processes_mode_needs_pages_for_every_worker_process(tmp_path, monkeypatch):
+    from faultput import platform as linux
+
+    monkeypatch.setattr(linux, "hugetlb_page_bytes", lambda: HUGE)
+    monkeypatch.setattr(linux, "hugetlb_free_pages", lambda: 8)
+    monkeypatch.setattr(linux, "hugetlb_total_pages", lambda: 8)
+    kind = get_fault_type("hugetlb")
+    threads_spec = spec_for("zero-fill", tmp_path, threads=1, object_size_bytes=4 * HUGE,
+                            memory_bytes=8 * HUGE)
+    from dataclasses import replace
+    assert kind.unavailable_reason(replace(threads_spec, fault_type="hugetlb", threads=2)) is None
+    reason = kind.unavailable_reason(replace(threads_spec, fault_type="hugetlb", mode="processes", threads=2))
+    assert reason == (f"16 free huge pages of {HUGE // 1024} KiB are needed (2 worker processes, each mapping "
+                      "every object) and 8 are reserved and free: reserve them as root with sysctl "
+                      "vm.nr_hugepages=16, or pass a smaller --memory")

@@ -16,13 +16,17 @@ import pytest
 from conftest import HELPERS
 from faultput import platform
 
-OBJECT_BYTES = 3 << 20
+OBJECT_BYTES = 6 << 20
 COMMON = ["--threads", "1,2" if platform.online_cpus() >= 2 else "1", "--duration", "0.03",
-          "--object-size", "3M", "--memory", "6M", "--warmup", "1", "-q"]
+          "--object-size", "6M", "--memory", "12M", "--warmup", "1", "-q"]
 CASES = [
     ("zero-fill", "threads", "separate-objects"),
     ("zero-fill", "threads", "share-objects"),
     ("zero-fill", "processes", "separate-objects"),
+    ("zero-page", "threads", "separate-objects"),
+    ("thp", "threads", "share-objects"),
+    ("file-cow", "processes", "separate-objects"),
+    ("uffd-zeropage", "threads", "share-objects"),
     ("cow", "threads", "separate-objects"),
     ("uffd", "threads", "separate-objects"),
     ("shmem", "threads", "separate-objects"),

@@ -220,8 +220,11 @@ class _ProcessWorkers:
                 os.close(self.pidfds.pop(index))
                 self.gate.watch(list(self.pidfds.values()))
                 self.gate.forget_worker(index)
-                self.failures.append(f"worker process {index} (pid {pid}) ended: "
-                                     f"{_describe_status(status)}")
+                # A worker process exits 0 only once the gate told it to stop (a signal asked
+                # the run to end): no failure.
+                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                    self.failures.append(f"worker process {index} (pid {pid}) ended: "
+                                         f"{_describe_status(status)}")
 
     def map_objects(self, fault_type, state, spec: RunSpec, mapped: list[int]) -> None:
         mapped.extend(self.addresses)
