@@ -5,7 +5,9 @@ setup(
     ext_modules=[
         Extension(
             "faultput._core",
-            sources=["src/faultput/_core.c"],
+            sources=[f"src/faultput/native/{name}.c" for name in ("module", "touch", "gate", "uffd")],
+            depends=["src/faultput/native/core.h"],
+            include_dirs=["src/faultput/native"],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
             libraries=["pthread"],

@@ -55,9 +55,9 @@ def test_populate_faults_pages_in_without_touching_them(mapping):
     assert minor == 0
 
 
-def test_unknown_touch_mode_is_refused(mapping):
+def test_unknown_touch_is_refused(mapping):
     address, size = mapping
-    with pytest.raises(ValueError, match="unknown touch mode 7"):
+    with pytest.raises(ValueError, match="unknown touch 7"):
         _core.touch(address, size, PAGE, 7)
 
 
@@ -170,6 +170,7 @@ def test_stop_mid_round_ends_the_round_and_every_worker_finishes_it():
             threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(2)]
             for thread in threads:
                 thread.start()
+            assert gate.wait_parked()
             assert gate.release() is not None
             gate.stop()
             ended = []
@@ -196,3 +197,25 @@ def test_gate_release_returns_none_once_stopped():
     worker.start()
     worker.join(timeout=10)
     assert returned == [None]
+
+
+def test_release_before_every_worker_is_parked_is_refused():
+    gate = _core.Gate(2, 1)
+    with pytest.raises(RuntimeError, match="before every worker is parked"):
+        gate.release()
+
+
+def test_a_worker_process_failure_reaches_the_parent_through_the_gate():
+    gate = _core.Gate(2, 1)
+    assert gate.forget_worker(0) is None
+    gate.fail(1, "worker process 1: cannot pin worker 1 to CPU 7: Invalid argument")
+    assert gate.forget_worker(1) == "worker process 1: cannot pin worker 1 to CPU 7: Invalid argument"
+
+
+def test_a_failed_populate_is_an_os_error_not_a_silent_zero():
+    read_only = _core.mmap(16 * PAGE, _core.PROT_READ, _core.MAP_PRIVATE | _core.MAP_ANONYMOUS)
+    try:
+        with pytest.raises(OSError):
+            _core.touch(read_only, 16 * PAGE, PAGE, _core.TOUCH_POPULATE)
+    finally:
+        _core.munmap(read_only, 16 * PAGE)

@@ -190,3 +190,14 @@ def test_populate_says_its_faults_are_not_traps(small_spec):
         pytest.skip(platform.populate_unavailable_reason())
     result = engine.run(small_spec(fault_type="populate"))
     assert any("none was a trap" in finding for finding in result.findings)
+
+
+def test_a_failing_worker_process_is_one_error_from_the_parent(small_spec, monkeypatch, capfd):
+    def refuse(cpu):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(platform, "pin_current_thread", refuse)
+    with pytest.raises(RunError) as raised:
+        engine.run(small_spec(mode="processes", first_cpu=min(platform.allowed_cpus())))
+    assert str(raised.value) == "worker process 0: Invalid argument"
+    assert capfd.readouterr().err == ""

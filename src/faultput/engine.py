@@ -24,9 +24,9 @@ from typing import Callable, Optional
 from . import __version__, _core, checks, platform
 from .errors import RunError
 from .faults import get_fault_type
-from .layout import work_queue
+from .layout import queue_capacity, work_queue
 from .result import Iteration, RunResult, WorkerRound
-from .spec import PROCESSES_MODE, SHARE_OBJECTS, RunSpec, format_bytes
+from .spec import PROCESSES_MODE, RunSpec, format_bytes
 
 # on_event(name, iteration_number): names are those of the seed's progress lines:
 # initialized, spawned, iteration_start, waiting, caught_up, waking,
@@ -79,28 +79,56 @@ def _timestamp() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
 
 
-def _queue_capacity(spec: RunSpec) -> int:
-    return spec.object_count * (spec.threads if spec.variant == SHARE_OBJECTS else 1)
+def _map_failure(spec: RunSpec, k: int, error: OSError) -> RunError:
+    return RunError(f"mmap of object {k + 1} of {spec.object_count} ({format_bytes(spec.object_size_bytes)}) "
+                    f"failed: {error.strerror}")
 
 
-class _ThreadWorkers:
-    """Worker threads of this process; the objects are mapped by the main thread."""
+class _Workers:
+    """What the engine asks of its workers, threads or processes alike:
+
+        start()                  start them; they park in the gate
+        map_objects() -> addresses   the objects of the next round, ready to touch
+        unmap_objects(addresses) undo map_objects, always
+        reap()                   let the gate stop waiting for a worker that has ended
+        check()                  raise RunError with the first failure a worker reported
+        join()                   wait for every worker to end, once the gate is stopped
+    """
 
     def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
         self.gate = gate
-        self.errors: list[str] = []
-        self.threads = [
-            threading.Thread(target=self._main, args=(i, spec.worker_cpus[i] if spec.worker_cpus else None),
-                             name=f"faultput-worker-{i}", daemon=True)
-            for i in range(spec.threads)
-        ]
+        self.spec = spec
+        self.fault_type = fault_type
+        self.state = state
+        self.failures: list[str] = []
 
-    def _main(self, index: int, cpu: int | None) -> None:
+    def cpu_of(self, index: int) -> int | None:
+        return self.spec.worker_cpus[index] if self.spec.worker_cpus else None
+
+    def reap(self) -> None:
+        """Threads cannot end mid-round; worker processes can (see _ProcessWorkers)."""
+
+    def check(self) -> None:
+        self.reap()
+        if self.failures:
+            raise RunError(self.failures[0])
+
+
+class _ThreadWorkers(_Workers):
+    """Worker threads of this process; the main thread maps the objects."""
+
+    def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
+        super().__init__(gate, spec, fault_type, state)
+        self.threads = [threading.Thread(target=self._main, args=(i,), name=f"faultput-worker-{i}", daemon=True)
+                        for i in range(spec.threads)]
+
+    def _main(self, index: int) -> None:
+        cpu = self.cpu_of(index)
         if cpu is not None:
             try:
                 platform.pin_current_thread(cpu)
             except OSError as error:
-                self.errors.append(f"cannot pin worker {index} to CPU {cpu}: {error.strerror}")
+                self.failures.append(f"cannot pin worker {index} to CPU {cpu}: {error.strerror}")
                 self.gate.stop()
                 return
         while self.gate.work(index) is not None:
@@ -114,26 +142,22 @@ class _ThreadWorkers:
                 raise RunError(f"cannot start worker thread {index} of {len(self.threads)}: {error} "
                                "(a limit on tasks: pids.max of the cgroup, or ulimit -u)") from None
 
-    def check(self) -> None:
-        """Raises RunError if a worker could not run."""
-        if self.errors:
-            raise RunError(self.errors[0])
+    def map_objects(self) -> list[int]:
+        mapped: list[int] = []
+        try:
+            for k in range(self.spec.object_count):
+                try:
+                    mapped.append(self.fault_type.map_object(self.state, k))
+                except OSError as error:
+                    raise _map_failure(self.spec, k, error) from None
+        except BaseException:
+            self.unmap_objects(mapped)
+            raise
+        return mapped
 
-    def forget_dead(self) -> None:
-        """Threads cannot die mid-round: nothing to forget."""
-
-    def map_objects(self, fault_type, state, spec: RunSpec, mapped: list[int]) -> None:
-        for k in range(spec.object_count):
-            try:
-                mapped.append(fault_type.map_object(state, k))
-            except OSError as error:
-                raise RunError(f"mmap of object {k + 1} of {spec.object_count} "
-                               f"({format_bytes(spec.object_size_bytes)}) failed: "
-                               f"{error.strerror}") from None
-
-    def unmap_objects(self, fault_type, state, mapped: list[int]) -> None:
-        while mapped:
-            fault_type.unmap_object(state, mapped.pop())
+    def unmap_objects(self, addresses: list[int]) -> None:
+        for address in reversed(addresses):
+            self.fault_type.unmap_object(self.state, address)
 
     def join(self) -> None:
         for thread in self.threads:
@@ -141,34 +165,31 @@ class _ThreadWorkers:
                 thread.join()
 
 
-class _ProcessWorkers:
-    """Worker processes, each with its own address space, mapping its own objects.
+class _ProcessWorkers(_Workers):
+    """Worker processes, each with its own address space, mapping its own objects at the same
+    addresses, inside a region reserved before the fork.
 
-    The gate watches each one's pidfd, so that a worker process that dies wakes the
-    main process at once, which otherwise sleeps until the round ends.
+    The gate watches each one's pidfd, so that a worker process that ends wakes the main
+    process at once; what a failing worker process has to say reaches the main process
+    through the gate (fail), so that the user sees one error, from the main process.
     """
 
     def __init__(self, gate: _core.Gate, spec: RunSpec, fault_type, state):
-        self.gate = gate
-        self.spec = spec
-        self.fault_type = fault_type
-        self.state = state
+        super().__init__(gate, spec, fault_type, state)
         alignment = max(platform.huge_page_bytes(), platform.hugetlb_page_bytes() or 0, spec.page_size_bytes)
         self.reservation = _system_call(f"reserving {format_bytes(spec.memory_bytes)} of address space",
                                         platform.reserve_address_space, spec.memory_bytes, alignment)
         self.addresses = [self.reservation + k * spec.object_size_bytes for k in range(spec.object_count)]
         self.pids: dict[int, int] = {}
         self.pidfds: dict[int, int] = {}
-        self.failures: list[str] = []
 
     def start(self) -> None:
         for index in range(self.spec.threads):
-            cpu = self.spec.worker_cpus[index] if self.spec.worker_cpus else None
             sys.stdout.flush()
             sys.stderr.flush()
             pid = _system_call(f"forking worker process {index}", os.fork)
             if pid == 0:
-                self._child(index, cpu)
+                self._child(index)
             self.pids[index] = pid
             try:
                 self.pidfds[index] = platform.open_process_descriptor(pid)
@@ -176,61 +197,63 @@ class _ProcessWorkers:
                 raise RunError(f"processes mode needs pidfd_open (Linux 5.3 or newer): {error.strerror}") from None
         self.gate.watch(list(self.pidfds.values()))
 
-    def _child(self, index: int, cpu: int | None) -> None:
+    def _child(self, index: int) -> None:
         """A worker process: map the objects, work a round, unmap, until stopped. Never returns."""
         status = 0
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             platform.die_with_parent()
+            cpu = self.cpu_of(index)
             if cpu is not None:
                 platform.pin_current_thread(cpu)
-            size = self.spec.object_size_bytes
             while True:
                 mapped: list[int] = []
                 try:
                     for k, address in enumerate(self.addresses):
-                        mapped.append(self.fault_type.map_object(self.state, k, address))
+                        try:
+                            mapped.append(self.fault_type.map_object(self.state, k, address))
+                        except OSError as error:
+                            raise _map_failure(self.spec, k, error) from None
                     measured = self.gate.work(index)
                 finally:
                     for address in mapped:
                         self.fault_type.unmap_object(self.state, address)
-                        platform.re_reserve(address, size)
+                        platform.re_reserve(address, self.spec.object_size_bytes)
                 if measured is None:
                     break
         except BaseException as error:  # a child must never unwind into the parent's code
-            message = getattr(error, "strerror", None) or str(error) or type(error).__name__
-            os.write(2, f"faultput: worker process {index}: {message}\n".encode())
+            message = str(error) if isinstance(error, RunError) else (
+                getattr(error, "strerror", None) or str(error) or type(error).__name__)
+            try:
+                self.gate.fail(index, f"worker process {index}: {message}")
+            except BaseException:
+                pass
             status = 1
         finally:
             os._exit(status)
 
-    def check(self) -> None:
-        """Raises RunError if a worker process has ended; lets the gate go on without it."""
-        self.forget_dead()
-        if self.failures:
-            raise RunError(self.failures[0])
+    def map_objects(self) -> list[int]:
+        return list(self.addresses)
 
-    def forget_dead(self) -> None:
-        """Reaps worker processes that have ended, so that the gate stops waiting for them."""
+    def unmap_objects(self, addresses: list[int]) -> None:
+        """The worker processes unmap their own objects."""
+
+    def reap(self) -> None:
+        """Reaps worker processes that have ended, so that the gate stops waiting for them,
+        and keeps why each failed."""
         for index, pid in list(self.pids.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                del self.pids[index]
-                os.close(self.pidfds.pop(index))
-                self.gate.watch(list(self.pidfds.values()))
-                self.gate.forget_worker(index)
-                # A worker process exits 0 only once the gate told it to stop (a signal asked
-                # the run to end): no failure.
-                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-                    self.failures.append(f"worker process {index} (pid {pid}) ended: "
-                                         f"{_describe_status(status)}")
-
-    def map_objects(self, fault_type, state, spec: RunSpec, mapped: list[int]) -> None:
-        mapped.extend(self.addresses)
-
-    def unmap_objects(self, fault_type, state, mapped: list[int]) -> None:
-        mapped.clear()
+            if not done:
+                continue
+            del self.pids[index]
+            os.close(self.pidfds.pop(index))
+            self.gate.watch(list(self.pidfds.values()))
+            said = self.gate.forget_worker(index)
+            # A worker process exits 0 only once the gate told it to stop (a signal asked
+            # the run to end): no failure.
+            if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                self.failures.append(said or f"worker process {index} (pid {pid}) ended: {_describe_status(status)}")
 
     def join(self) -> None:
         for index, pid in list(self.pids.items()):
@@ -269,7 +292,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     emit = on_event or _no_event
     fault_type = get_fault_type(spec.fault_type)
     started_at = _timestamp()
-    gate = _core.Gate(spec.threads, _queue_capacity(spec))
+    gate = _core.Gate(spec.threads, queue_capacity(spec))
     iterations: list[Iteration] = []
     stopped_by: str | None = None
     error: str | None = None
@@ -367,7 +390,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
     mapped: list[int] = []
     prepared = False
     try:
-        workers.map_objects(fault_type, state, spec, mapped)
+        mapped = workers.map_objects()
         items, stride_bytes = work_queue(mapped, spec)
         gate.load(items, stride_bytes, fault_type.touch_mode)
         prepared = True
@@ -382,6 +405,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             workers.check()
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
+        failed = gate.touch_error()
+        if failed:
+            raise RunError(f"{fault_type.name}: touching the objects failed: {os.strerror(failed)}")
         start_ns, end_ns, main_end_ns = timed
         return Iteration(
             index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns, main_end_ns=main_end_ns,
@@ -394,7 +420,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             if prepared:
                 _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
         finally:
-            workers.unmap_objects(fault_type, state, mapped)
+            workers.unmap_objects(mapped)
 
 
 def _end_round(gate: _core.Gate, workers) -> None:
@@ -402,7 +428,7 @@ def _end_round(gate: _core.Gate, workers) -> None:
     the ones they took (a dead worker process is forgotten). Returns at once with none in flight."""
     gate.abort()
     while gate.wait_done(interruptible=False) is None:
-        workers.forget_dead()
+        workers.reap()
 
 
 def _shut_down(gate: _core.Gate, workers) -> None:

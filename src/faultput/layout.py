@@ -5,6 +5,11 @@ from __future__ import annotations
 from .spec import SHARE_OBJECTS, RunSpec
 
 
+def queue_capacity(spec: RunSpec) -> int:
+    """Returns the most items work_queue() puts in one iteration's queue."""
+    return spec.object_count * (spec.threads if spec.variant == SHARE_OBJECTS else 1)
+
+
 def work_queue(object_addresses: list[int], spec: RunSpec) -> tuple[list[tuple[int, int]], int]:
     """Returns (items, stride_bytes) for one iteration over the mapped objects.
 

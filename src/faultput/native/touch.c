@@ -1,0 +1,144 @@
+/*
+ * The timed region: what a worker does to each work item. Nothing else runs between
+ * the two clock reads of touch_item(): no allocation, no lock, no Python.
+ *
+ *   touch_pages(start, size, stride, touch) -> 0, or the errno of a failed populate:
+ *                  write or read one byte every stride bytes, or populate the range
+ *                  with MADV_POPULATE_WRITE (the fault path without the trap).
+ *   pages_in(size, stride) -> how many touches touch_pages() makes over a buffer.
+ *   thread_cpu_ns() -> this thread's CPU time, in nanoseconds.
+ *   monotonic_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds (the seed's wall clock).
+ *   touch_item(item, stride, touch, round): touch one item, adding its CPU time,
+ *                  the kernel's fault counts for this thread and its pages to round.
+ *   block_async_signals(): keeps Ctrl-C and friends on the main thread.
+ *   check_touch(stride, touch) -> 0, or -1 with a Python ValueError set.
+ */
+#include "core.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+
+size_t page_size_bytes;
+
+/* Reads land here so that the compiler cannot drop them. */
+static volatile unsigned char touch_sink;
+
+static int touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int touch);
+static uint64_t pages_in(size_t size_bytes, size_t stride_bytes);
+static uint64_t thread_cpu_ns(void);
+
+static int
+touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int touch)
+{
+    unsigned char *end = start + size_bytes;
+    if (touch == TOUCH_WRITE) {
+        for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
+            *p = 1;
+        }
+    } else if (touch == TOUCH_READ) {
+        unsigned char acc = 0;
+        for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
+            acc ^= *p;
+        }
+        touch_sink = acc;
+    } else if (stride_bytes == page_size_bytes) {
+        /* One call per contiguous run. */
+        if (madvise(start, size_bytes, MADV_POPULATE_WRITE) != 0) {
+            return errno;
+        }
+    } else {
+        for (unsigned char *p = start; p < end; p += stride_bytes) {
+            if (madvise(p, page_size_bytes, MADV_POPULATE_WRITE) != 0) {
+                return errno;
+            }
+        }
+    }
+    return 0;
+}
+
+static uint64_t
+pages_in(size_t size_bytes, size_t stride_bytes)
+{
+    return size_bytes == 0 ? 0 : (uint64_t) ((size_bytes - 1) / stride_bytes + 1);
+}
+
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    /* Cannot fail for this clock on Linux; a zero would show as no CPU time, never as a crash. */
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_RAW, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+void
+touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round_t *round)
+{
+    struct rusage usage_before, usage_after;
+    /* Take each snapshot once first: after a fork the stack pages they write are
+     * copy-on-write, and that fault would otherwise land inside the counted window. */
+    int counted = getrusage(RUSAGE_THREAD, &usage_after) == 0;
+    (void) thread_cpu_ns();
+    counted &= getrusage(RUSAGE_THREAD, &usage_before) == 0;
+    uint64_t cpu_before_ns = thread_cpu_ns();
+
+    int failed = touch_pages(item->start, item->size_bytes, stride_bytes, touch);
+
+    uint64_t cpu_after_ns = thread_cpu_ns();
+    counted &= getrusage(RUSAGE_THREAD, &usage_after) == 0;
+    round->cpu_ns += cpu_after_ns - cpu_before_ns;
+    if (counted) {
+        round->minor_faults += (uint64_t) (usage_after.ru_minflt - usage_before.ru_minflt);
+        round->major_faults += (uint64_t) (usage_after.ru_majflt - usage_before.ru_majflt);
+    } else if (round->touch_errno == 0) {
+        round->touch_errno = errno;
+    }
+    if (failed && round->touch_errno == 0) {
+        round->touch_errno = failed;
+    }
+    round->items += 1;
+    round->pages += pages_in(item->size_bytes, stride_bytes);
+}
+
+void
+block_async_signals(void)
+{
+    sigset_t set;
+    sigfillset(&set);
+    /* Faults the thread itself raises must still be delivered to it. */
+    sigdelset(&set, SIGSEGV);
+    sigdelset(&set, SIGBUS);
+    sigdelset(&set, SIGFPE);
+    sigdelset(&set, SIGILL);
+    /* Only fails for an invalid `how`. */
+    (void) pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int
+check_touch(unsigned long long stride_bytes, int touch)
+{
+    if (stride_bytes == 0) {
+        PyErr_SetString(PyExc_ValueError, "stride must be positive");
+        return -1;
+    }
+    if (touch != TOUCH_READ && touch != TOUCH_WRITE && touch != TOUCH_POPULATE) {
+        PyErr_Format(PyExc_ValueError, "unknown touch %d", touch);
+        return -1;
+    }
+    return 0;
+}
