@@ -11,7 +11,9 @@ import pytest
 from conftest import faultput
 from faultput import stats
 from faultput.compare import compare
-from faultput.outputs import csv_export, json_result, plot, report, write_atomically
+from faultput import resultfile
+from faultput.files import write_atomically
+from faultput.outputs import csv_export, perfdata, plot, pyperf_export, report
 from faultput.outputs.compare_table import comparison_text, spread
 from faultput.outputs.summary import format_interval
 from faultput.resultfile import ResultFile
@@ -96,9 +98,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(cell, written):
 
 def test_csv_rows_carry_the_figures_of_each_iteration(tmp_path):
     result = result_of(threads=2, wall_ns=2_000_000_000, cpu_ns_each=1_000_000_000, iterations=3)
-    path = tmp_path / "r.csv"
-    csv_export.write(str(path), [result])
-    lines = path.read_text().splitlines()
+    lines = csv_export.render([result]).splitlines()
     header = lines[0].split(",")
     assert len(lines) == 4
     row = dict(zip(header, lines[1].split(",")))
@@ -109,9 +109,29 @@ def test_csv_rows_carry_the_figures_of_each_iteration(tmp_path):
     assert float(row["faults_per_page"]) == 1.0 and row["threads"] == "2"
 
 
+def test_perfdata_has_one_record_per_figure_with_what_it_measured():
+    document = json.loads(perfdata.render([result_of(threads=2, wall_ns=2_000_000_000)]))
+    pages = result_of(threads=2).spec.pages_per_iteration
+    assert [(r["metric"], r["value"]) for r in document["data"]] == [
+        ("Throughput (pages / wall second)", pages / 2), ("Throughput (pages / CPU second)", pages / 1.98)]
+    variables = document["data"][0]["variables"]
+    assert variables["threads"] == 2 and variables["fault_type"] == "zero-fill" and variables["partial"] is False
+
+
+def test_pyperf_has_seconds_per_page_of_each_iteration_per_configuration_and_clock():
+    results = [result_of(threads=1, iterations=3, wall_ns=1_000_000_000, repeat=k) for k in range(2)]
+    document = json.loads(pyperf_export.render(results))
+    names = [benchmark["metadata"]["name"] for benchmark in document["benchmarks"]]
+    assert names == ["zero-fill separate-objects threads x1 wall seconds per page",
+                     "zero-fill separate-objects threads x1 cpu seconds per page"]
+    wall = document["benchmarks"][0]["runs"]
+    pages = results[0].spec.pages_per_iteration
+    assert len(wall) == 2 and wall[0]["values"] == [1.0 / pages] * 3
+
+
 def test_json_holds_every_iteration_and_the_facts_of_each_result():
     results = [result_of(system={"kernel_release": "a"}), result_of(system={"kernel_release": "b"})]
-    document = json_result.document(results, ["faultput", "run"])
+    document = resultfile.document(results, ["faultput", "run"])
     assert [r["system"]["kernel_release"] for r in document["results"]] == ["a", "b"]
     assert document["results"][0]["tool_version"] == "t"
 

@@ -174,7 +174,7 @@ def test_a_file_over_the_size_bound_is_refused(tmp_path):
 
 
 def test_every_field_of_a_real_result_reads_back_equal(valid_document, tmp_path):
-    from faultput.outputs.json_result import document
+    from faultput.resultfile import document
 
     path = tmp_path / "r.json"
     path.write_text(json.dumps(valid_document))

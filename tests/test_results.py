@@ -16,7 +16,7 @@ import pytest
 from conftest import assert_one_line_error, faultput
 from faultput import platform
 from faultput.errors import UsageError
-from faultput.outputs import write_atomically
+from faultput.files import write_atomically
 from faultput.resultfile import load
 
 NCPU = platform.online_cpus()

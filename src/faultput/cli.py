@@ -254,7 +254,7 @@ def _specs(args) -> list:
 def _run_command(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     from . import engine
-    from .outputs import Export, check_outputs
+    from .outputs import check_outputs
     from .outputs.seed import SeedProgress
     from .outputs.summary import distinct_findings, one_line, repeats_table, summary, sweep_table
 
@@ -324,16 +324,10 @@ def _finish(results, interruption, out: "_Stdout", exports=()) -> int:
 
 
 def _exports(args) -> list:
-    """Returns an Export for each result file asked for with --json, --perfdata, --csv, --pyperf."""
-    from .outputs import Export, csv_export, json_result, perfdata, pyperf_export
+    """Returns an Export for each file format asked for (--json, --perfdata, --csv, --pyperf)."""
+    from .outputs import Export, exporters
 
-    writers = {
-        "--json": json_result.write,
-        "--perfdata": lambda path, results, command_line: perfdata.write(path, results),
-        "--csv": lambda path, results, command_line: csv_export.write(path, results),
-        "--pyperf": lambda path, results, command_line: pyperf_export.write(path, results),
-    }
-    return [Export(option, getattr(args, option[2:]), writer) for option, writer in writers.items()
+    return [Export(option, getattr(args, option[2:]), render) for option, render in exporters().items()
             if getattr(args, option[2:], None) is not None]
 
 
@@ -502,9 +496,9 @@ def _output_file(path: str, inputs: list[str], suffixes: tuple[str, ...], what: 
     return export
 
 
-def _write_one(export, write) -> int:
-    """Writes one output with write(path); returns the exit code, saying in one line what failed."""
-    export.writer = lambda path, results, command_line: write(path)
+def _write_one(export, render) -> int:
+    """Writes render() to one output; returns the exit code, saying in one line what failed."""
+    export.render = lambda results, command_line: render()
     export.write([], [])
     if export.failure:
         _say(f"faultput: error: {export.failure}\n")
@@ -513,6 +507,8 @@ def _write_one(export, write) -> int:
 
 
 def _plot_command(argv: list[str]) -> int:
+    from pathlib import Path
+
     args = _output_parser("faultput plot", "Plot scaling (one file) or a comparison (several files) "
                           "of pages per wall and CPU second against threads.", ".png or .svg").parse_args(argv)
     from .outputs import plot
@@ -520,7 +516,7 @@ def _plot_command(argv: list[str]) -> int:
     export = _output_file(args.output, args.files, tuple(plot.FORMATS), "plot")
     plot.require_matplotlib()
     files = _load_files(args.files, 1, "plot")
-    return _write_one(export, lambda path: plot.save(files, path))
+    return _write_one(export, lambda: plot.render(files, plot.FORMATS[Path(args.output).suffix.lower()]))
 
 
 def _report_command(argv: list[str]) -> int:
@@ -530,7 +526,7 @@ def _report_command(argv: list[str]) -> int:
 
     export = _output_file(args.output, args.files, (".html", ".htm"), "report")
     files = _load_files(args.files, 1, "report")
-    code = _write_one(export, lambda path: report.write(path, files))
+    code = _write_one(export, lambda: report.render(files))
     if code == 0 and not report.plots_available():
         _say("faultput: note: the report has no plots: they need matplotlib "
              "(pip install 'faultput[plot]')\n")

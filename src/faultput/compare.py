@@ -11,16 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import stats
-from .result import CONFIG_FIELDS, RunResult, config_key
+from .result import CONFIG_FIELDS, FIGURES, RunResult, config_key, config_label
 from .resultfile import ResultFile
 
-# The configuration fields a row's label shows (threads has a column of its own).
-LABEL_FIELDS = ("fault_type", "variant", "mode", "huge_pages")
-
-METRICS = {
-    "wall": ("pages per wall second", lambda result: result.pages_per_wall_second),
-    "cpu": ("pages per CPU second", lambda result: result.pages_per_cpu_second),
-}
 
 
 @dataclass(frozen=True)
@@ -89,22 +82,21 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
 
     base_groups, new_groups = grouped(base_results), grouped(new_results)
     rows = []
-    for metric, (_, figure) in METRICS.items():
+    for figure in FIGURES:
         for key, base_runs in base_groups.items():
             new_runs = new_groups.get(key)
             if not new_runs:
                 continue
-            base_values = [figure(result) for result in base_runs]
-            new_values = [figure(result) for result in new_runs]
+            base_values = [figure.value(result) for result in base_runs]
+            new_values = [figure.value(result) for result in new_runs]
             base_summary, new_summary = stats.summarize(base_values), stats.summarize(new_values)
             _, p_value, _ = stats.mann_whitney_u(base_values, new_values)
             spec = new_runs[0].spec
-            label = " ".join(str(getattr(spec, field)) for field in LABEL_FIELDS
-                             if field not in ignored and (field != "huge_pages" or spec.huge_pages != "off"))
+            label = config_label(spec, with_threads=False, leave_out=ignored)
             base_threads = base_runs[0].spec.threads
             threads = str(spec.threads) if base_threads == spec.threads else f"{base_threads} -> {spec.threads}"
             rows.append(Row(
-                label=label, threads=threads, metric=metric, base=base_summary, new=new_summary,
+                label=label, threads=threads, metric=figure.key, base=base_summary, new=new_summary,
                 change_percent=(new_summary.median / base_summary.median - 1) * 100,
                 p_value=p_value, significant=p_value < stats.ALPHA,
                 too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .spec import RunSpec
 
@@ -20,12 +21,16 @@ def config_key(spec: RunSpec) -> tuple:
     return tuple(getattr(spec, name) for name in CONFIG_FIELDS)
 
 
-def config_label(spec: RunSpec, with_threads: bool = True) -> str:
-    """Returns a short name for a configuration, e.g. 'zero-fill separate-objects threads x2'."""
-    label = f"{spec.fault_type} {spec.variant} {spec.mode}"
-    if spec.huge_pages != "off":
-        label += f" {spec.huge_pages}-huge-pages"
-    return f"{label} x{spec.threads}" if with_threads else label
+def config_label(spec: RunSpec, with_threads: bool = True, leave_out=()) -> str:
+    """Returns the one name every output gives a configuration, e.g. 'zero-fill
+    separate-objects threads x2' ('... allow-huge-pages x2' with --thp), leaving out
+    the fields named in leave_out (those a comparison is about)."""
+    words = [str(getattr(spec, name)) for name in ("fault_type", "variant", "mode") if name not in leave_out]
+    if spec.huge_pages != "off" and "huge_pages" not in leave_out:
+        words.append(f"{spec.huge_pages}-huge-pages")
+    if with_threads and "threads" not in leave_out:
+        words.append(f"x{spec.threads}")
+    return " ".join(words)
 
 
 NS_PER_S = 1_000_000_000
@@ -33,6 +38,22 @@ NS_PER_S = 1_000_000_000
 # (faultput's), or when the main thread, woken by it, read the clock (the seed's).
 LAST_WORKER_CLOCK = "last-worker"
 MAIN_THREAD_CLOCK = "main-thread"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One of a result's two throughput figures (the seed's), as every output names it."""
+
+    key: str
+    title: str
+    value: Callable[["RunResult"], float | None]
+
+
+# The seed's two figures; every output that shows them takes them from here.
+FIGURES = (
+    Figure("wall", "pages per wall second", lambda result: result.pages_per_wall_second),
+    Figure("cpu", "pages per CPU second", lambda result: result.pages_per_cpu_second),
+)
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,16 @@ class RunResult:
         """Returns an iteration's wall time, ended as the spec's wall_clock says."""
         return iteration.wall_ns_by(self.spec.wall_clock)
 
+    def iteration_figures(self, iteration: Iteration) -> dict[str, float | None]:
+        """Returns one iteration's pages per wall and CPU second and faults per page, computed
+        as the result's own figures are."""
+        pages = self.spec.pages_per_iteration
+        wall_ns = self.iteration_wall_ns(iteration)
+        faults = sum(worker.minor_faults + worker.major_faults for worker in iteration.workers)
+        return {"pages_per_wall_second": pages * NS_PER_S / wall_ns if wall_ns else None,
+                "pages_per_cpu_second": pages * NS_PER_S / iteration.cpu_ns if iteration.cpu_ns else None,
+                "faults_per_page": faults / pages}
+
     @property
     def wall_ns(self) -> int:
         """Returns the summed wall time of the measured iterations, ended as the spec's wall_clock says."""
@@ -192,63 +223,6 @@ class RunResult:
         per_page = self.spec.page_size_bytes * self.spec.pages_per_iteration
         return statistics.median(iteration.resident_added_bytes / per_page for iteration in self.measured)
 
-    def to_dict(self) -> dict:
-        """Returns the whole result as JSON-ready data (see docs/result-format.md)."""
-        return {
-            "spec": self.spec.to_dict(),
-            "tool_version": self.tool_version,
-            "system": self.system,
-            "repeat": self.repeat,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "interrupted": self.interrupted,
-            "stopped_by": self.stopped_by,
-            "error": self.error,
-            "summary": {
-                "iterations": len(self.measured),
-                "warmup_iterations": len(self.iterations) - len(self.measured),
-                "pages": self.pages,
-                "wall_ns": self.wall_ns,
-                "cpu_ns": self.cpu_ns,
-                "workers_cpu_ns": self.workers_cpu_ns,
-                "helper_cpu_ns": self.helper_cpu_ns,
-                "pages_per_wall_second": self.pages_per_wall_second,
-                "pages_per_cpu_second": self.pages_per_cpu_second,
-                "minor_faults": self.minor_faults,
-                "major_faults": self.major_faults,
-                "faults_per_page": self.faults_per_page,
-                "resident_pages_per_page": self.resident_pages_per_page,
-                "observed_fault": self.observed_fault,
-            },
-            "findings": list(self.findings),
-            "page_cache_folios": (None if self.page_cache_folios is None else
-                                  {str(pages): count for pages, count in sorted(self.page_cache_folios.items())}),
-            "iterations": [
-                {
-                    "index": iteration.index,
-                    "warmup": iteration.warmup,
-                    "start_ns": iteration.start_ns,
-                    "end_ns": iteration.end_ns,
-                    "main_end_ns": iteration.main_end_ns,
-                    "wall_ns": iteration.wall_ns_by(self.spec.wall_clock),
-                    "resident_added_bytes": iteration.resident_added_bytes,
-                    "helper_cpu_ns": iteration.helper_cpu_ns,
-                    "workers": [
-                        {
-                            "cpu_ns": worker.cpu_ns,
-                            "minor_faults": worker.minor_faults,
-                            "major_faults": worker.major_faults,
-                            "items": worker.items,
-                            "pages": worker.pages,
-                            "end_ns": worker.end_ns,
-                        }
-                        for worker in iteration.workers
-                    ],
-                }
-                for iteration in self.iterations
-            ],
-        }
-
 
 def group_by_config(results: list[RunResult]) -> dict[tuple, list[RunResult]]:
     """Returns the results by configuration, in first-seen order; interrupted runs left out."""
@@ -257,25 +231,3 @@ def group_by_config(results: list[RunResult]) -> dict[tuple, list[RunResult]]:
         if result.measured and not result.interrupted:
             groups.setdefault(config_key(result.spec), []).append(result)
     return groups
-
-
-def result_from_dict(data: dict) -> RunResult:
-    """Returns the RunResult that RunResult.to_dict() wrote (checked by resultfile.check_document)."""
-    spec_data = dict(data["spec"])
-    spec_data.pop("memory_bytes", None)
-    if spec_data.get("worker_cpus") is not None:
-        spec_data["worker_cpus"] = tuple(spec_data["worker_cpus"])
-    iterations = tuple(
-        Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
-                  main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
-                  helper_cpu_ns=it["helper_cpu_ns"],
-                  workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
-        for it in data["iterations"]
-    )
-    return RunResult(spec=RunSpec(**spec_data), tool_version=data["tool_version"], system=data["system"],
-                     started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
-                     interrupted=data["interrupted"], stopped_by=data["stopped_by"], error=data["error"],
-                     repeat=data["repeat"],
-                     observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]),
-                     page_cache_folios=(None if data["page_cache_folios"] is None else
-                                        {int(pages): count for pages, count in data["page_cache_folios"].items()}))

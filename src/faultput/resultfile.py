@@ -1,4 +1,7 @@
-"""Reading faultput's result files back, for compare, plot, report and export.
+"""faultput's result file: its schema, writing it and reading it back, in one place.
+
+The schema is documented in docs/result-format.md; SCHEMA_VERSION goes up on any
+change a reader could notice. render() writes what load() reads, field for field.
 
 Every field is checked once, here, where the format is read: a file that is not a
 regular file, is too large, is not UTF-8 JSON, holds NaN or Infinity, a number out of
@@ -8,6 +11,7 @@ the file and the field. Nothing past this module sees an unchecked value.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -15,9 +19,13 @@ import os
 import stat
 from dataclasses import dataclass
 
+from . import __version__
 from .errors import UsageError
-from .outputs.json_result import SCHEMA, SCHEMA_VERSION
-from .result import LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, RunResult, result_from_dict
+from .result import LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, Iteration, RunResult, WorkerRound
+from .spec import RunSpec
+
+SCHEMA = "faultput.result"
+SCHEMA_VERSION = 2
 
 # A result file of a week-long sweep is a few megabytes; anything far larger is not one.
 MAX_FILE_BYTES = 256 << 20
@@ -38,6 +46,114 @@ class ResultFile:
     def system(self) -> dict:
         """Returns the system facts recorded with the results."""
         return self.document["system"]
+
+
+def document(results: list[RunResult], command_line: list[str]) -> dict:
+    """Returns the result document for one invocation's results."""
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "faultput", "version": __version__},
+        "command_line": command_line,
+        "started_at": results[0].started_at if results else None,
+        "ended_at": results[-1].ended_at if results else None,
+        # The first run's facts, for a reader that wants one set; each result holds its own.
+        "system": results[0].system if results else {},
+        "results": [result_data(result) for result in results],
+    }
+
+
+def render(results: list[RunResult], command_line: list[str]) -> str:
+    """Returns the result file's text."""
+    return json.dumps(document(results, command_line), indent=2) + "\n"
+
+
+def spec_data(spec: RunSpec) -> dict:
+    """Returns a specification as the document holds it."""
+    data = dataclasses.asdict(spec)
+    data["worker_cpus"] = list(spec.worker_cpus) if spec.worker_cpus is not None else None
+    data["memory_bytes"] = spec.memory_bytes
+    return data
+
+
+def result_data(result: RunResult) -> dict:
+    """Returns one result as the document holds it (see docs/result-format.md)."""
+    return {
+        "spec": spec_data(result.spec),
+        "tool_version": result.tool_version,
+        "system": result.system,
+        "repeat": result.repeat,
+        "started_at": result.started_at,
+        "ended_at": result.ended_at,
+        "interrupted": result.interrupted,
+        "stopped_by": result.stopped_by,
+        "error": result.error,
+        "summary": {
+            "iterations": len(result.measured),
+            "warmup_iterations": len(result.iterations) - len(result.measured),
+            "pages": result.pages,
+            "wall_ns": result.wall_ns,
+            "cpu_ns": result.cpu_ns,
+            "workers_cpu_ns": result.workers_cpu_ns,
+            "helper_cpu_ns": result.helper_cpu_ns,
+            "pages_per_wall_second": result.pages_per_wall_second,
+            "pages_per_cpu_second": result.pages_per_cpu_second,
+            "minor_faults": result.minor_faults,
+            "major_faults": result.major_faults,
+            "faults_per_page": result.faults_per_page,
+            "resident_pages_per_page": result.resident_pages_per_page,
+            "observed_fault": result.observed_fault,
+        },
+        "findings": list(result.findings),
+        "page_cache_folios": (None if result.page_cache_folios is None else
+                              {str(pages): count for pages, count in sorted(result.page_cache_folios.items())}),
+        "iterations": [
+            {
+                "index": iteration.index,
+                "warmup": iteration.warmup,
+                "start_ns": iteration.start_ns,
+                "end_ns": iteration.end_ns,
+                "main_end_ns": iteration.main_end_ns,
+                "wall_ns": iteration.wall_ns_by(result.spec.wall_clock),
+                "resident_added_bytes": iteration.resident_added_bytes,
+                "helper_cpu_ns": iteration.helper_cpu_ns,
+                "workers": [
+                    {
+                        "cpu_ns": worker.cpu_ns,
+                        "minor_faults": worker.minor_faults,
+                        "major_faults": worker.major_faults,
+                        "items": worker.items,
+                        "pages": worker.pages,
+                        "end_ns": worker.end_ns,
+                    }
+                    for worker in iteration.workers
+                ],
+            }
+            for iteration in result.iterations
+        ],
+    }
+
+
+def result_from_data(data: dict) -> RunResult:
+    """Returns the RunResult that result_data() wrote, from a document check_document() passed."""
+    spec_data = dict(data["spec"])
+    spec_data.pop("memory_bytes", None)
+    if spec_data.get("worker_cpus") is not None:
+        spec_data["worker_cpus"] = tuple(spec_data["worker_cpus"])
+    iterations = tuple(
+        Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
+                  main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
+                  helper_cpu_ns=it["helper_cpu_ns"],
+                  workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
+        for it in data["iterations"]
+    )
+    return RunResult(spec=RunSpec(**spec_data), tool_version=data["tool_version"], system=data["system"],
+                     started_at=data["started_at"], ended_at=data["ended_at"], iterations=iterations,
+                     interrupted=data["interrupted"], stopped_by=data["stopped_by"], error=data["error"],
+                     repeat=data["repeat"],
+                     observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]),
+                     page_cache_folios=(None if data["page_cache_folios"] is None else
+                                        {int(pages): count for pages, count in data["page_cache_folios"].items()}))
 
 
 class _Malformed(Exception):
@@ -314,5 +430,5 @@ def load(path: str) -> ResultFile:
         raise UsageError(f"result file {path!r} is malformed: {error}") from None
     except RecursionError:
         raise UsageError(f"result file {path!r} is nested too deeply to be a faultput result") from None
-    results = tuple(result_from_dict(result) for result in document["results"])
+    results = tuple(result_from_data(result) for result in document["results"])
     return ResultFile(path=path, document=document, results=results)

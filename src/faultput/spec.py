@@ -7,11 +7,10 @@ machine cannot run. Nothing is mapped or started here.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from . import platform
 from .errors import CannotRunHere, FaultTypeUnavailable, UsageError
@@ -83,13 +82,6 @@ class RunSpec:
     def pages_per_iteration(self) -> int:
         """Returns the pages one iteration faults in, counted per object as the seed does."""
         return self.pages_per_object * self.object_count
-
-    def to_dict(self) -> dict:
-        """Returns the specification as JSON-ready data."""
-        data = asdict(self)
-        data["worker_cpus"] = list(self.worker_cpus) if self.worker_cpus is not None else None
-        data["memory_bytes"] = self.memory_bytes
-        return data
 
 
 def format_bytes(size_bytes: int | float) -> str:

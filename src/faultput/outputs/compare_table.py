@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import stats
-from ..compare import METRICS, Comparison, Row
+from ..compare import Comparison, Row
+from ..result import FIGURES
 
 
 def spread(summary: stats.Summary) -> str:
@@ -37,11 +38,11 @@ def comparison_text(comparison: Comparison) -> str:
         lines.append("no configuration appears in both files")
         return "\n".join(lines) + "\n"
     width = max(len("configuration"), *(len(row.label) for row in comparison.rows))
-    for metric, (title, _) in METRICS.items():
-        lines.append(f"\n{title}")
+    for figure in FIGURES:
+        lines.append(f"\n{figure.title}")
         lines.append(f"  {'configuration':<{width}}  {'threads':>7}  {'base':>20}  {'new':>20}  change")
         for row in comparison.rows:
-            if row.metric != metric:
+            if row.metric != figure.key:
                 continue
             base = f"{row.base.median:,.0f} {spread(row.base)}"
             new = f"{row.new.median:,.0f} {spread(row.new)}"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..result import NS_PER_S, RunResult
-from . import write_atomically
+from ..result import RunResult
 
 COLUMNS = ("fault_type", "variant", "mode", "threads", "access", "huge_pages", "object_size_bytes",
            "memory_bytes", "repeat", "iteration", "wall_ns", "cpu_ns", "pages", "minor_faults",
@@ -21,6 +20,7 @@ def rows(results: list[RunResult]) -> list[dict]:
         for iteration in result.measured:
             pages = spec.pages_per_iteration
             wall_ns = result.iteration_wall_ns(iteration)
+            figures = result.iteration_figures(iteration)
             minor = sum(worker.minor_faults for worker in iteration.workers)
             major = sum(worker.major_faults for worker in iteration.workers)
             table.append({
@@ -29,9 +29,7 @@ def rows(results: list[RunResult]) -> list[dict]:
                 "object_size_bytes": spec.object_size_bytes, "memory_bytes": spec.memory_bytes,
                 "repeat": result.repeat, "iteration": iteration.index, "wall_ns": wall_ns,
                 "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,
-                "pages_per_wall_second": pages * NS_PER_S / wall_ns if wall_ns else "",
-                "pages_per_cpu_second": pages * NS_PER_S / iteration.cpu_ns if iteration.cpu_ns else "",
-                "faults_per_page": (minor + major) / pages,
+                **{name: "" if value is None else value for name, value in figures.items()},
             })
     return table
 
@@ -48,10 +46,10 @@ def safe_cell(value):
     return value
 
 
-def write(path: str, results: list[RunResult]) -> None:
-    """Writes the CSV to path, atomically."""
+def render(results: list[RunResult], command_line: list[str] | None = None) -> str:
+    """Returns the CSV: a header, then a row per measured iteration."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in rows(results))
-    write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()

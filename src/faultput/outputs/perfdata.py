@@ -6,7 +6,6 @@ import json
 
 from .. import __version__
 from ..result import RunResult
-from . import write_atomically
 from .seed import CPU_METRIC, WALL_METRIC
 
 BENCHMARK_NAME = "faultput.fault_throughput"
@@ -59,6 +58,6 @@ def document(results: list[RunResult]) -> dict:
     }
 
 
-def write(path: str, results: list[RunResult]) -> None:
-    """Writes the perfdata document to path, atomically."""
-    write_atomically(path, json.dumps(document(results), indent=2) + "\n")
+def render(results: list[RunResult], command_line: list[str] | None = None) -> str:
+    """Returns the perfdata file."""
+    return json.dumps(document(results), indent=2) + "\n"

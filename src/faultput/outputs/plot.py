@@ -13,13 +13,10 @@ drawn as bars. The title names the fault types, the kernel and the machine.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from .. import stats
-from ..compare import METRICS
 from ..errors import UsageError
-from ..result import RunResult, config_label, group_by_config
-from . import write_atomically
+from ..result import FIGURES, RunResult, config_label, group_by_config
 
 FORMATS = {".png": "png", ".svg": "svg"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*", "h", "p")
@@ -111,7 +108,8 @@ def figure(files):
     below_in = 0.5 + 0.22 * legend_rows
     height_in = 5.0 + below_in
     fig, axes = pyplot.subplots(1, 2 if bars else 3, figsize=(15 if bars else 17, height_in))
-    for axis, (metric, (metric_title, value_of)) in zip(axes, METRICS.items()):
+    for axis, figure_of in zip(axes, FIGURES):
+        metric, metric_title, value_of = figure_of.key, figure_of.title, figure_of.value
         values = []
         for index, (label, by_threads) in enumerate(all_series.items()):
             style = _style(index, len(all_series))
@@ -159,7 +157,7 @@ def figure(files):
 
 def _efficiency_panel(axis, all_series, thread_counts: list[int]) -> None:
     """Draws each series' parallel efficiency: wall throughput at N over N x its 1-thread figure."""
-    value_of = METRICS["wall"][1]
+    value_of = FIGURES[0].value
     drawn = False
     for index, (label, by_threads) in enumerate(all_series.items()):
         if 1 not in by_threads:
@@ -188,7 +186,8 @@ def _short(value: float, position) -> str:
     return f"{value:g}"
 
 
-def _rendered(files, file_format: str) -> bytes:
+def render(files, file_format: str) -> bytes:
+    """Returns the plot of the result files as a file of file_format ("png" or "svg")."""
     pyplot = _pyplot()
     fig = figure(files)
     buffer = io.BytesIO()
@@ -199,16 +198,8 @@ def _rendered(files, file_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def save(files, path: str) -> None:
-    """Writes the plot of the result files to path (.png or .svg), atomically."""
-    file_format = FORMATS.get(Path(path).suffix.lower())
-    if file_format is None:
-        raise UsageError(f"plot file {path!r} must end in .png or .svg")
-    write_atomically(path, _rendered(files, file_format))
-
-
 def svg(files) -> str:
     """Returns the plot of the result files as an inline <svg> element."""
-    text = _rendered(files, "svg").decode("utf-8")
+    text = render(files, "svg").decode("utf-8")
     return text[text.index("<svg"):]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 from ..result import NS_PER_S, RunResult, config_label
-from . import write_atomically
 
 PYPERF_FORMAT_VERSION = "1.0"
 
@@ -43,6 +42,6 @@ def document(results: list[RunResult]) -> dict:
     }
 
 
-def write(path: str, results: list[RunResult]) -> None:
-    """Writes the pyperf file to path, atomically."""
-    write_atomically(path, json.dumps(document(results)) + "\n")
+def render(results: list[RunResult], command_line: list[str] | None = None) -> str:
+    """Returns the pyperf file."""
+    return json.dumps(document(results)) + "\n"

@@ -8,9 +8,9 @@ import html
 from .. import __version__, stats
 from ..checks import system_warnings
 from ..compare import compare
-from ..result import config_label, group_by_config
+from ..result import FIGURES, config_label, group_by_config
 from ..resultfile import ResultFile
-from . import plot, write_atomically
+from . import plot
 from .compare_table import spread, verdict
 from .facts import fact_rows
 from .summary import faults_per_page_text, format_cv, format_interval
@@ -43,8 +43,7 @@ def _statistics_rows(result_file: ResultFile) -> list[list[str]]:
     rows = []
     for runs in group_by_config(list(result_file.results)).values():
         spec = runs[0].spec
-        wall = stats.summarize([run.pages_per_wall_second for run in runs])
-        cpu = stats.summarize([run.pages_per_cpu_second for run in runs])
+        wall, cpu = (stats.summarize([figure.value(run) for run in runs]) for figure in FIGURES)
         faults = stats.summarize([run.faults_per_page for run in runs])
         rows.append([config_label(spec, with_threads=False), str(spec.threads), str(len(runs)),
                      f"{wall.median:,.0f}", format_interval(wall), format_cv(wall),
@@ -127,6 +126,3 @@ def plots_available() -> bool:
     return plot.available()
 
 
-def write(path: str, files: list[ResultFile]) -> None:
-    """Writes the report to path, atomically."""
-    write_atomically(path, render(files))

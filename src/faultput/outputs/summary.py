@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import stats
-from ..result import NS_PER_S, RunResult, config_label, group_by_config
+from ..result import FIGURES, NS_PER_S, RunResult, config_label, group_by_config
 from ..spec import format_bytes
 
 
@@ -127,9 +127,9 @@ def repeats_table(results: list[RunResult]) -> str:
     for runs in group_by_config(results).values():
         spec = runs[0].spec
         lines.append(f"{config_label(spec)}: {len(runs)} runs")
-        for metric, figure in (("pages / wall second", lambda r: r.pages_per_wall_second),
-                               ("pages / CPU second", lambda r: r.pages_per_cpu_second)):
-            summary = stats.summarize([figure(run) for run in runs])
+        for figure in FIGURES:
+            metric = figure.title.replace("per", "/")
+            summary = stats.summarize([figure.value(run) for run in runs])
             lines.append(f"  {metric:<20} median {summary.median:>14,.0f}   {format_interval(summary):<34} "
                          f"min {summary.minimum:,.0f}  max {summary.maximum:,.0f}  CV {format_cv(summary)}")
             if summary.noisy:
