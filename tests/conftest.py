@@ -35,11 +35,14 @@ def assert_one_line_error(completed: subprocess.CompletedProcess, exit_code: int
 @pytest.fixture
 def small_spec():
     """Returns make_spec with small defaults filled in."""
+    from faultput.faults import check_runnable
     from faultput.spec import make_spec
 
     def build(**overrides):
         values = dict(variant="separate-objects", threads=1, duration_s=0.1,
                       object_size_bytes=4 << 20, memory_bytes=8 << 20)
         values.update(overrides)
-        return make_spec(**values)
+        spec = make_spec(**values)
+        check_runnable(spec)
+        return spec
     return build

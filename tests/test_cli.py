@@ -308,7 +308,7 @@ def test_run_form_summary_names_what_was_measured():
     completed = faultput("run", "--threads", "1", *SMALL)
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert "zero-fill faults: separate-objects, 1 thread (threads mode), write access, THP off" in out
+    assert "zero-fill faults: separate-objects, 1 thread (threads mode), write touch, THP off" in out
     assert re.search(r"faults per page\s+1\.00", out)
     for label in ("pages / wall second", "pages / CPU second", "iterations", "wall time", "CPU time"):
         assert label in out

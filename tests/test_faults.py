@@ -8,6 +8,7 @@ import pytest
 from faultput import _core, engine, platform
 from faultput.errors import FaultTypeUnavailable, UsageError
 from faultput.faults import all_fault_types, get_fault_type
+from faultput.faults import check_runnable
 from faultput.spec import make_spec
 
 PAGE = platform.page_size_bytes()
@@ -19,7 +20,9 @@ def spec_for(name, tmp_path, variant="separate-objects", threads=2, **overrides)
                   fault_type=name, object_size_bytes=4 * HUGE, memory_bytes=8 * HUGE,
                   warmup_iterations=1, directory=str(tmp_path))
     values.update(overrides)
-    return make_spec(**values)
+    spec = make_spec(**values)
+    check_runnable(spec)
+    return spec
 
 
 def runnable(name, tmp_path):
@@ -182,8 +185,8 @@ def test_major_really_refuses_dev_shm_where_it_is_tmpfs():
     if platform.filesystem_type("/dev/shm") != "tmpfs":
         pytest.skip("/dev/shm is not tmpfs here")
     with pytest.raises(FaultTypeUnavailable, match="/dev/shm is on tmpfs"):
-        make_spec(variant="separate-objects", threads=1, duration_s=1, fault_type="major",
-                  object_size_bytes=4 << 20, memory_bytes=4 << 20, directory="/dev/shm")
+        check_runnable(make_spec(variant="separate-objects", threads=1, duration_s=1, fault_type="major",
+                                 object_size_bytes=4 << 20, memory_bytes=4 << 20, directory="/dev/shm"))
 
 
 def test_hugetlb_without_reserved_pages_says_why(tmp_path, monkeypatch):
@@ -242,3 +245,13 @@ def test_hugetlb_in_processes_mode_needs_pages_for_every_worker_process(tmp_path
     assert reason == (f"16 free huge pages of {HUGE // 1024} KiB are needed (2 worker processes, each mapping "
                       "every object) and 8 are reserved and free: reserve them as root with sysctl "
                       "vm.nr_hugepages=16, or pass a smaller --memory")
+
+
+def test_making_a_spec_probes_nothing_and_checking_it_does(tmp_path, monkeypatch):
+    probed = []
+    monkeypatch.setattr(platform, "populate_unavailable_reason", lambda: probed.append("populate"))
+    spec = make_spec(variant="separate-objects", threads=1, duration_s=1, fault_type="populate",
+                     object_size_bytes=4 << 20, memory_bytes=4 << 20)
+    assert probed == []
+    check_runnable(spec)
+    assert probed == ["populate"]

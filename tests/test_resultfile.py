@@ -68,7 +68,7 @@ def _wrong_values(path, value):
         wrong += ["7", "[]"]
         if key in ("started_at", "ended_at"):
             wrong.append('"yesterday"')
-        if key in ("fault_type", "mode", "variant", "access", "huge_pages", "wall_clock"):
+        if key in ("fault_type", "mode", "variant", "touch", "huge_pages", "wall_clock"):
             wrong.append('"bogus"')
     elif isinstance(value, list):
         wrong += ['"x"']

@@ -150,7 +150,7 @@ def test_csv_has_one_row_per_measured_iteration(results_dir, tmp_path):
     document = json.loads((results_dir / "zero_fill.json").read_text())
     measured = sum(r["summary"]["iterations"] for r in document["results"])
     assert len(lines) == 1 + measured
-    assert lines[0].startswith("fault_type,variant,mode,threads,access,huge_pages,")
+    assert lines[0].startswith("fault_type,variant,mode,threads,touch,huge_pages,")
 
 
 def test_pyperf_reads_the_pyperf_export(results_dir, tmp_path):

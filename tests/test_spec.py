@@ -18,7 +18,7 @@ def test_defaults_follow_the_seed():
     result = spec()
     assert result.object_size_bytes == 128 << 20
     assert result.object_count == platform.online_cpus()
-    assert result.fault_type == "zero-fill" and result.access == "write" and not result.thp
+    assert result.fault_type == "zero-fill" and result.touch == "write" and not result.thp
 
 
 def test_memory_per_iteration_does_not_depend_on_threads():

@@ -223,6 +223,7 @@ def _specs(args) -> list:
     """Returns a spec for every combination of fault type, mode, variant and thread count that
     can run; refuses one that cannot unless skipping was asked for, then notes each skipped."""
     from .errors import CannotRunHere
+    from .faults import check_runnable
     from .spec import MODES, VARIANTS, make_spec
 
     faults, every = _fault_list(args)
@@ -233,12 +234,14 @@ def _specs(args) -> list:
             for variant in args.variant or [VARIANTS[0]]:
                 for threads in _thread_counts(args):
                     try:
-                        specs.append(make_spec(
+                        spec = make_spec(
                             variant=variant, threads=threads, duration_s=args.duration,
                             fault_type=fault_type, access=args.access, mode=mode, directory=args.dir,
                             first_cpu=args.first_cpu, thp=args.thp, object_size_bytes=args.object_size,
                             memory_bytes=args.memory, warmup_iterations=args.warmup,
-                            oversubscribe=args.oversubscribe))
+                            oversubscribe=args.oversubscribe)
+                        check_runnable(spec)
+                        specs.append(spec)
                     except CannotRunHere as refusal:
                         if not skip:
                             raise
@@ -358,14 +361,14 @@ def _list_command(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the list as JSON")
     args = parser.parse_args(argv)
     from .errors import FaultTypeUnavailable
-    from .faults import all_fault_types
+    from .faults import all_fault_types, check_runnable
     from .spec import SEPARATE_OBJECTS, make_spec
 
     entries = []
     for fault_type in all_fault_types().values():
         try:
-            make_spec(variant=SEPARATE_OBJECTS, threads=1, duration_s=1, fault_type=fault_type.name,
-                      mode=fault_type.modes[0])
+            check_runnable(make_spec(variant=SEPARATE_OBJECTS, threads=1, duration_s=1,
+                                     fault_type=fault_type.name, mode=fault_type.modes[0]))
             reason = None
         except FaultTypeUnavailable as refusal:
             reason = refusal.reason

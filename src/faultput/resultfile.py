@@ -31,7 +31,7 @@ SCHEMA_VERSION = 2
 MAX_FILE_BYTES = 256 << 20
 MAX_INT = (1 << 63) - 1
 _HUGE_PAGE_POLICIES = ("off", "allow", "request", "hugetlb")
-_ACCESSES = ("read", "write", "populate")
+_TOUCHES = ("read", "write", "populate")
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def _check_spec(spec: dict, where: str) -> None:
 
     _object(spec, where)
     _str(spec, "fault_type", where, tuple(all_fault_types()))
-    _str(spec, "access", where, _ACCESSES)
+    _str(spec, "touch", where, _TOUCHES)
     _str(spec, "mode", where, MODES)
     _str(spec, "variant", where, VARIANTS)
     threads = _int(spec, "threads", where, 1, MAX_THREADS)

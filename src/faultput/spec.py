@@ -2,7 +2,8 @@
 
 make_spec() turns a user's choices into a RunSpec, filling in the seed's
 defaults and refusing, with a UsageError naming the bad value, anything the
-machine cannot run. Nothing is mapped or started here.
+machine cannot hold. It reads facts of the machine; nothing is mapped or
+started here (faults.check_runnable asks whether a fault type can run).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 
 from . import platform
-from .errors import CannotRunHere, FaultTypeUnavailable, UsageError
+from .errors import CannotRunHere, UsageError
 from .faults import FAULT_TYPE_FOR_ACCESS, all_fault_types, get_fault_type
 
 SEPARATE_OBJECTS = "separate-objects"
@@ -46,13 +47,14 @@ class RunSpec:
     wall_clock is where each iteration's wall time ends: "last-worker" (when the last
     worker finished its last item) or "main-thread" (when the main thread saw it, as
     the seed stamps it).
+    touch is how the touch loop touches a page: "read", "write" or "populate".
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
     """
 
     fault_type: str
-    access: str
+    touch: str
     mode: str
     variant: str
     threads: int
@@ -232,22 +234,66 @@ def make_spec(
     oversubscribe: bool = False,
     wall_clock: str = "last-worker",
 ) -> RunSpec:
-    """Returns a validated RunSpec; raises UsageError naming the first bad value.
+    """Returns the RunSpec a user's choices resolve to; raises UsageError naming the first bad
+    value, or CannotRunHere for a combination the fault type cannot run in.
 
-    Defaults follow the seed: 128 MiB objects and one object's worth of memory
-    per online CPU, whatever the thread count (per thread when oversubscribed,
-    so every thread still gets work).
+    It reads facts of the machine (CPUs, page size, memory, mappings, free disk) but maps,
+    starts and changes nothing: whether the fault type can run here at all is asked by
+    faults.check_runnable(spec). Defaults follow the seed: 128 MiB objects and one object's
+    worth of memory per online CPU, whatever the thread count (per thread when
+    oversubscribed, so every thread still gets work).
     """
-    if variant not in VARIANTS:
-        raise UsageError(f"unknown variant {variant!r} (choose {' or '.join(VARIANTS)})")
+    kind = _fault_type_of(fault_type, access)
+    _check_combination(kind, variant, mode)
+    ncpu = platform.online_cpus()
+    if threads < 1:
+        raise UsageError(f"threads {threads} must be positive")
+    if warmup_iterations < 0:
+        raise UsageError(f"warmup {warmup_iterations} must be zero or more")
+    if threads > ncpu and not oversubscribe:
+        raise UsageError(f"threads {threads} is more than the {ncpu} online CPUs; "
+                         "pass --oversubscribe to run more threads than CPUs")
+    page_size_bytes = platform.page_size_bytes()
+    object_size_bytes, object_count = _objects(variant, threads, page_size_bytes, object_size_bytes,
+                                               memory_bytes or (object_size_bytes or DEFAULT_OBJECT_SIZE_BYTES)
+                                               * max(ncpu, threads))
+    _check_memory(kind, object_size_bytes, object_count)
+    return RunSpec(
+        fault_type=kind.name,
+        touch=kind.touch,
+        mode=mode,
+        variant=variant,
+        threads=threads,
+        duration_s=duration_s,
+        warmup_iterations=warmup_iterations,
+        thp=thp,
+        huge_pages=kind.huge_pages(thp),
+        object_size_bytes=object_size_bytes,
+        object_count=object_count,
+        page_size_bytes=page_size_bytes,
+        first_cpu=first_cpu,
+        worker_cpus=_worker_cpus(first_cpu, threads, ncpu),
+        directory=_file_directory(directory, object_size_bytes * object_count) if kind.uses_files else None,
+        wall_clock=wall_clock,
+    )
+
+
+def _fault_type_of(fault_type: str | None, access: str | None):
+    """Returns the fault type asked for, by name or by the seed's --access."""
     if access is not None and access not in ACCESSES:
         raise UsageError(f"unknown access {access!r} (choose {' or '.join(ACCESSES)})")
     if fault_type is None:
-        fault_type = FAULT_TYPE_FOR_ACCESS[access or "write"]
-    elif access is not None:
+        return get_fault_type(FAULT_TYPE_FOR_ACCESS[access or "write"])
+    if access is not None:
         raise UsageError(f"access {access!r} only chooses between zero-fill and zero-page; "
                          f"fault type {fault_type!r} decides its own access")
-    kind = get_fault_type(fault_type)
+    return get_fault_type(fault_type)
+
+
+def _check_combination(kind, variant: str, mode: str) -> None:
+    """Refuses an unknown variant or mode, and a mode or variant the fault type cannot run in."""
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown variant {variant!r} (choose {' or '.join(VARIANTS)})")
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r} (choose {' or '.join(MODES)})")
     if mode not in kind.modes:
@@ -258,23 +304,17 @@ def make_spec(
         raise CannotRunHere(f"share-objects in processes mode needs a mapping the processes share "
                             f"page for page; {kind.name} gives each process its own pages (use threads "
                             f"mode, or one of {', '.join(sharing)})")
-    if threads < 1:
-        raise UsageError(f"threads {threads} must be positive")
-    if warmup_iterations < 0:
-        raise UsageError(f"warmup {warmup_iterations} must be zero or more")
-    ncpu = platform.online_cpus()
-    if threads > ncpu and not oversubscribe:
-        raise UsageError(f"threads {threads} is more than the {ncpu} online CPUs; "
-                         "pass --oversubscribe to run more threads than CPUs")
 
-    page_size_bytes = platform.page_size_bytes()
+
+def _objects(variant: str, threads: int, page_size_bytes: int, object_size_bytes: int | None,
+             memory_bytes: int) -> tuple[int, int]:
+    """Returns (object size, object count) for the memory asked for, refusing a layout the
+    variant cannot share out among the threads."""
     if object_size_bytes is None:
         object_size_bytes = DEFAULT_OBJECT_SIZE_BYTES
     if object_size_bytes % page_size_bytes:
         raise UsageError(f"object size {object_size_bytes} is not a multiple of the "
                          f"{page_size_bytes}-byte page size")
-    if memory_bytes is None:
-        memory_bytes = object_size_bytes * max(ncpu, threads)
     object_count = memory_bytes // object_size_bytes
     if object_count < 1:
         raise UsageError(f"memory {format_bytes(memory_bytes)} is smaller than one object "
@@ -286,7 +326,11 @@ def make_spec(
     if variant == SHARE_OBJECTS and object_size_bytes // page_size_bytes < threads:
         raise UsageError(f"share-objects needs objects of at least one page per thread: object size "
                          f"{format_bytes(object_size_bytes)} is under {threads} pages")
+    return object_size_bytes, object_count
 
+
+def _check_memory(kind, object_size_bytes: int, object_count: int) -> None:
+    """Refuses a run that would hold more memory, or more mappings, than this process may."""
     mapped_bytes = object_count * object_size_bytes
     held_bytes = mapped_bytes * kind.memory_copies
     available_bytes, source = platform.memory_available()
@@ -303,45 +347,21 @@ def make_spec(
                          f"is {object_count:,} mappings, and this process may hold {map_limit:,} "
                          f"(vm.max_map_count; {in_use:,} in use): pass a larger --object-size")
 
-    if kind.uses_files:
-        directory = _file_directory(directory, mapped_bytes)
-    else:
-        directory = None
 
-    worker_cpus = None
-    if first_cpu is not None:
-        allowed = platform.allowed_cpus()
-        if first_cpu < 0 or first_cpu >= ncpu or first_cpu not in allowed:
-            raise UsageError(f"first CPU {first_cpu} is not one this process may use "
-                             f"(allowed: {format_cpus(allowed)})")
-        worker_cpus = tuple((i + first_cpu) % ncpu for i in range(threads))
-        refused = sorted(set(worker_cpus) - allowed)
-        if refused:
-            raise UsageError(f"first CPU {first_cpu} would pin threads to CPU {format_cpus(refused)}, "
-                             f"which this process may not use (allowed: {format_cpus(allowed)})")
-
-    spec = RunSpec(
-        fault_type=kind.name,
-        access=kind.touch,
-        mode=mode,
-        variant=variant,
-        threads=threads,
-        duration_s=duration_s,
-        warmup_iterations=warmup_iterations,
-        thp=thp,
-        huge_pages=kind.huge_pages(thp),
-        object_size_bytes=object_size_bytes,
-        object_count=object_count,
-        page_size_bytes=page_size_bytes,
-        first_cpu=first_cpu,
-        worker_cpus=worker_cpus,
-        directory=directory,
-        wall_clock=wall_clock,
-    )
-    reason = kind.unavailable_reason(spec)
-    if reason is not None:
-        raise FaultTypeUnavailable(kind.name, reason)
-    return spec
+def _worker_cpus(first_cpu: int | None, threads: int, ncpu: int) -> tuple[int, ...] | None:
+    """Returns worker i's CPU, (i + first_cpu) mod online CPUs, or None when not pinned."""
+    if first_cpu is None:
+        return None
+    allowed = platform.allowed_cpus()
+    if first_cpu < 0 or first_cpu >= ncpu or first_cpu not in allowed:
+        raise UsageError(f"first CPU {first_cpu} is not one this process may use "
+                         f"(allowed: {format_cpus(allowed)})")
+    worker_cpus = tuple((i + first_cpu) % ncpu for i in range(threads))
+    refused = sorted(set(worker_cpus) - allowed)
+    if refused:
+        raise UsageError(f"first CPU {first_cpu} would pin threads to CPU {format_cpus(refused)}, "
+                         f"which this process may not use (allowed: {format_cpus(allowed)})")
+    return worker_cpus
 
 
 def _file_directory(directory: str | None, file_bytes: int) -> str:

@@ -28,6 +28,17 @@ def all_fault_types() -> dict[str, FaultType]:
     return found
 
 
+def check_runnable(spec) -> None:
+    """Raises FaultTypeUnavailable where spec's fault type cannot run on this machine. Unlike
+    making a spec, this may probe the kernel (map a page, start a userfaultfd handler)."""
+    from ..errors import FaultTypeUnavailable
+
+    kind = get_fault_type(spec.fault_type)
+    reason = kind.unavailable_reason(spec)
+    if reason is not None:
+        raise FaultTypeUnavailable(kind.name, reason)
+
+
 def get_fault_type(name: str) -> FaultType:
     """Returns the fault type called name; raises UsageError naming the known ones."""
     known = all_fault_types()

@@ -7,7 +7,7 @@ import io
 
 from ..result import RunResult
 
-COLUMNS = ("fault_type", "variant", "mode", "threads", "access", "huge_pages", "object_size_bytes",
+COLUMNS = ("fault_type", "variant", "mode", "threads", "touch", "huge_pages", "object_size_bytes",
            "memory_bytes", "repeat", "iteration", "wall_ns", "cpu_ns", "pages", "minor_faults",
            "major_faults", "pages_per_wall_second", "pages_per_cpu_second", "faults_per_page")
 
@@ -25,7 +25,7 @@ def rows(results: list[RunResult]) -> list[dict]:
             major = sum(worker.major_faults for worker in iteration.workers)
             table.append({
                 "fault_type": spec.fault_type, "variant": spec.variant, "mode": spec.mode,
-                "threads": spec.threads, "access": spec.access, "huge_pages": spec.huge_pages,
+                "threads": spec.threads, "touch": spec.touch, "huge_pages": spec.huge_pages,
                 "object_size_bytes": spec.object_size_bytes, "memory_bytes": spec.memory_bytes,
                 "repeat": result.repeat, "iteration": iteration.index, "wall_ns": wall_ns,
                 "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,

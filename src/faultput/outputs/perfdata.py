@@ -25,7 +25,7 @@ def _record(metric: str, value: float, result: RunResult) -> dict:
             "variant": spec.variant,
             "fault_type": spec.fault_type,
             "mode": spec.mode,
-            "access": spec.access,
+            "touch": spec.touch,
             "thp": spec.thp,
             "huge_pages": spec.huge_pages,
             "faults_per_page": result.faults_per_page,

@@ -16,13 +16,13 @@ HUGE_PAGE_POLICIES = {
 
 
 def describe(result: RunResult) -> str:
-    """Returns one line naming what was measured: fault type, variant, threads, mode, access, THP."""
+    """Returns one line naming what was measured: fault type, variant, threads, mode, touch, THP."""
     spec = result.spec
     thp = HUGE_PAGE_POLICIES[spec.huge_pages]
     pinned = f", pinned from CPU {spec.first_cpu}" if spec.first_cpu is not None else ""
     threads = f"{spec.threads} thread{'s' if spec.threads != 1 else ''}"
     return (f"{spec.fault_type} faults: {spec.variant}, {threads} ({spec.mode} mode{pinned}), "
-            f"{spec.access} access, {thp}")
+            f"{spec.touch} touch, {thp}")
 
 
 def _number(value: float | None, digits: int = 0) -> str:
