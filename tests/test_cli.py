@@ -170,19 +170,53 @@ def kill_process_tree(process):
         process.wait()
 
 
+def read_until(stream, marker, timeout_s=60):
+    """Returns the lines of stream up to the one holding marker; fails, rather than hangs, if
+    marker does not come within timeout_s (a silent hang included). A thread reads, so that
+    the deadline holds whatever the stream does."""
+    import queue
+    import threading
+
+    lines: queue.Queue = queue.Queue()
+
+    def pump():
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+            if marker in line:
+                return
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {marker!r} within {timeout_s} s: {''.join(seen)}") from None
+        assert line is not None, f"the stream ended before {marker!r}: {''.join(seen)}"
+        seen.append(line)
+        if marker in line:
+            return seen
+
+
+def test_the_helper_that_waits_for_a_marker_fails_on_a_silent_hang():
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        with pytest.raises(AssertionError, match="no 'never' within 0.5 s"):
+            read_until(silent.stdout, "never", timeout_s=0.5)
+    finally:
+        silent.kill()
+        silent.wait()
+
+
 def interrupt_after(args, marker, stream_name, signum):
     """Starts the probe, sends signum once marker appears on the named stream; returns (process, outputs)."""
     process = subprocess.Popen([sys.executable, str(HELPERS / "probe.py"), *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stream = process.stdout if stream_name == "stdout" else process.stderr
-        seen = []
-        deadline = time.monotonic() + 60
-        for line in stream:
-            seen.append(line)
-            if marker in line:
-                break
-            assert time.monotonic() < deadline, "".join(seen)
+        seen = read_until(stream, marker)
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:

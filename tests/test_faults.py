@@ -110,9 +110,12 @@ def test_fault_type_costs_the_same_in_processes_mode(name, variant, tmp_path):
 
 
 def test_processes_mode_workers_each_do_their_share(tmp_path):
-    result = engine.run(spec_for("zero-fill", tmp_path, mode="processes", memory_bytes=16 * HUGE))
-    if result.spec.threads > 1:
-        assert any(all(worker.items > 0 for worker in it.workers) for it in result.measured)
+    spec = make_spec(variant="separate-objects", threads=2, oversubscribe=True, duration_s=0.1, mode="processes",
+                     object_size_bytes=4 * HUGE, memory_bytes=16 * HUGE, warmup_iterations=1)
+    result = engine.run(spec)
+    assert result.spec.threads == 2 and all(len(it.workers) == 2 for it in result.measured)
+    assert any(all(worker.items > 0 for worker in it.workers) for it in result.measured)
+    assert all(sum(worker.items for worker in it.workers) == spec.object_count for it in result.measured)
 
 
 @pytest.mark.parametrize("name", ["cow", "uffd", "uffd-zeropage"])
