@@ -60,6 +60,11 @@ def judge(result: RunResult, fault_type: FaultType,
             findings.append(f"The kernel allocated {resident:.2f} pages per page read: the shared "
                             "zero page was not used (THP use_zero_page off, or a kernel without it).")
 
+    if result.spec.folio_size_bytes is not None:
+        findings.append(folio_size_finding(result, fault_type))
+    elif result.spec.huge_pages in ("allow", "request") and result.folio_counters:
+        findings.append(folio_sizes_used(result))
+
     if not fault_type.traps:
         findings.append(f"The kernel counted {faults_per_page:.2f} faults per page, but none was a trap: "
                         f"{fault_type.name} takes its faults inside a system call, which getrusage counts "
@@ -70,7 +75,11 @@ def judge(result: RunResult, fault_type: FaultType,
     if touched != result.pages:
         findings.append(f"The workers touched {touched} pages where the objects hold {result.pages}: "
                         "the work queue did not cover each page exactly once.")
-    return fault_type.observe(faults_per_page, resident), tuple(findings)
+    observed = fault_type.observe(faults_per_page, resident)
+    size = result.spec.folio_size_bytes
+    if size and size > result.spec.page_size_bytes and size in _allocations(result, "anon") | _allocations(result, "shmem"):
+        observed = f"{format_bytes(size)} folios, {1 / faults_per_page:.0f} pages per fault"
+    return observed, tuple(findings)
 
 
 def folio_finding(result: RunResult, fault_type: FaultType) -> str:
@@ -108,6 +117,64 @@ def folio_finding(result: RunResult, fault_type: FaultType) -> str:
     return text
 
 
+def _allocations(result: RunResult, kind: str) -> dict[int, dict[str, int]]:
+    """Returns {folio size: {"alloc", "fallback", "fallback_charge"}} of the anonymous or shmem
+    counters that moved over the measured iterations."""
+    moved = {}
+    for size, counters in (result.folio_counters or {}).items():
+        prefix = "anon_fault_" if kind == "anon" else "shmem_"
+        values = {name: counters.get(prefix + name, 0) for name in ("alloc", "fallback", "fallback_charge")}
+        if any(values.values()):
+            moved[size] = values
+    return moved
+
+
+def folio_size_finding(result: RunResult, fault_type: FaultType) -> str:
+    """Returns what the kernel did at the folio size asked for, checked against its own
+    per-size counters: folios allocated against those the pages need, and fallbacks."""
+    spec = result.spec
+    size = spec.folio_size_bytes
+    label = format_bytes(size)
+    pages_per_folio = size // spec.page_size_bytes
+    faults = result.minor_faults + result.major_faults
+    per_fault = f"{result.pages / faults:,.1f} pages per fault" if faults else "no faults"
+    if pages_per_folio == 1:
+        used = _allocations(result, "shmem" if fault_type.name == "shmem" else "anon")
+        extra = (f"; yet the system-wide counters show {sum(v['alloc'] for v in used.values()):,} large folios "
+                 "allocated meanwhile (other processes)" if used else "")
+        return f"Base pages only ({label}): every large folio size was off for this run, {per_fault}{extra}."
+    if fault_type.name == "zero-page":
+        return (f"Reads map the shared zero page, never a {label} folio: the folio size changes nothing "
+                f"here but at the PMD size, where the kernel may map its huge zero page ({per_fault}).")
+    counters = _allocations(result, "shmem" if fault_type.name == "shmem" else "anon").get(size)
+    expected = result.pages // pages_per_folio
+    if counters is None:
+        return (f"{label} folios asked for, {per_fault}; the kernel's counters for that size did not move "
+                "(not counted on this kernel, or no folio was allocated).")
+    allocated, fallback, charge = counters["alloc"], counters["fallback"], counters["fallback_charge"]
+    text = (f"{label} folios, {per_fault}: the kernel allocated {allocated:,} of them on faults "
+            f"({allocated / expected:.0%} of the {expected:,} the pages need; hugepages-{size >> 10}kB/stats)")
+    if fallback:
+        text += (f", and fell back to smaller folios {fallback:,} times ({fallback / expected:.0%}"
+                 + (f", {charge:,} of them for the memory cgroup's charge" if charge else ", fragmentation")
+                 + ")")
+    if allocated + fallback > 1.1 * expected:
+        text += ("; the counters are system-wide and moved more than this run explains: other processes "
+                 "faulted too")
+    return text + "."
+
+
+def folio_sizes_used(result: RunResult) -> str:
+    """Returns which large folio sizes the kernel used in a run that left the choice to it."""
+    used = _allocations(result, "anon") or _allocations(result, "shmem")
+    total = sum(values["alloc"] for values in used.values())
+    if not total:
+        return "The kernel allocated no large folio on these faults (hugepages-*/stats): base pages only."
+    shares = ", ".join(f"{format_bytes(size)} {values['alloc'] / total:.0%}"
+                       for size, values in sorted(used.items(), reverse=True) if values["alloc"])
+    return f"The kernel used these folio sizes for the {total:,} large folios it allocated: {shares}."
+
+
 def _off_cpu_findings(result: RunResult, fault_type: FaultType) -> list[str]:
     """Returns a finding where the workers spent a large share of the wall time off a CPU."""
     available_ns = result.spec.threads * result.wall_ns
@@ -142,6 +209,11 @@ def system_warnings(facts: dict) -> list[str]:
     if facts.get("thp_enabled") == "always":
         warnings.append("Transparent huge pages are 'always': faultput's objects opt out, but khugepaged "
                         "works in the background and other memory gets huge pages.")
+    settings = facts.get("thp_settings") or {}
+    always = [name.split("/")[0] for name, word in settings.items() if "/" in name and word == "always"]
+    if always:
+        warnings.append(f"Large folio sizes set to 'always' ({', '.join(always)}): memory outside faultput's "
+                        "objects gets them, and runs with --thp measure them; --folio-size chooses one.")
     if facts.get("thp_defrag") == "always":
         warnings.append("THP defrag is 'always': huge page faults (--thp, the thp type) stall in direct "
                         "compaction.")

@@ -159,6 +159,10 @@ def _run_parser() -> _Parser:
     parser.add_argument("--thp", action="store_true",
                         help="allow transparent huge pages (requested with MADV_HUGEPAGE where THP "
                              "is in madvise mode); default: MADV_NOHUGEPAGE on every object")
+    parser.add_argument("--folio-size", type=_folio_sizes, metavar="SIZES",
+                        help="large folio sizes to measure, e.g. 4K,16K,64K,2M (4K: base pages only): a "
+                             "dimension; as root, each run allows exactly that size in "
+                             "/sys/kernel/mm/transparent_hugepage and everything is put back after")
     parser.add_argument("--object-size", type=lambda t: parse_size(t, "object size"),
                         metavar="SIZE", help="bytes per object (default: 128M, the seed's)")
     parser.add_argument("--memory", type=lambda t: parse_size(t, "memory"), metavar="SIZE",
@@ -187,6 +191,12 @@ def _run_parser() -> _Parser:
 def _names(text: str, option: str, choices) -> list[str]:
     from .spec import parse_list
     return parse_list(text, option, choices)
+
+
+def _folio_sizes(text: str) -> list[int]:
+    from . import platform
+    from .folios import parse_folio_sizes
+    return parse_folio_sizes(text, platform.page_size_bytes())
 
 
 def _fault_names(text: str) -> list[str]:
@@ -224,29 +234,32 @@ def _specs(args) -> list:
     can run; refuses one that cannot unless skipping was asked for, then notes each skipped."""
     from .errors import CannotRunHere
     from .faults import check_runnable
+    from .result import folio_label
     from .spec import MODES, VARIANTS, make_spec
 
     faults, every = _fault_list(args)
     skip = args.skip_unavailable or every
     specs, skipped = [], []
-    for fault_type in faults:
-        for mode in args.mode or [MODES[0]]:
-            for variant in args.variant or [VARIANTS[0]]:
-                for threads in _thread_counts(args):
-                    try:
-                        spec = make_spec(
-                            variant=variant, threads=threads, duration_s=args.duration,
-                            fault_type=fault_type, access=args.access, mode=mode, directory=args.dir,
-                            first_cpu=args.first_cpu, thp=args.thp, object_size_bytes=args.object_size,
-                            memory_bytes=args.memory, warmup_iterations=args.warmup,
-                            oversubscribe=args.oversubscribe)
-                        check_runnable(spec)
-                        specs.append(spec)
-                    except CannotRunHere as refusal:
-                        if not skip:
-                            raise
-                        skipped.append(f"{fault_type or 'zero-fill'} {variant} {mode} x{threads}: "
-                                       f"{refusal}")
+    combinations = [(fault_type, mode, variant, folio, threads)
+                    for fault_type in faults
+                    for mode in args.mode or [MODES[0]]
+                    for variant in args.variant or [VARIANTS[0]]
+                    for folio in args.folio_size or [None]
+                    for threads in _thread_counts(args)]
+    for fault_type, mode, variant, folio, threads in combinations:
+        try:
+            spec = make_spec(
+                variant=variant, threads=threads, duration_s=args.duration, fault_type=fault_type,
+                access=args.access, mode=mode, directory=args.dir, first_cpu=args.first_cpu, thp=args.thp,
+                object_size_bytes=args.object_size, memory_bytes=args.memory, warmup_iterations=args.warmup,
+                oversubscribe=args.oversubscribe, folio_size_bytes=folio)
+            check_runnable(spec)
+            specs.append(spec)
+        except CannotRunHere as refusal:
+            if not skip:
+                raise
+            folio_words = f" folio-{folio_label(folio)}" if folio else ""
+            skipped.append(f"{fault_type or 'zero-fill'} {variant} {mode}{folio_words} x{threads}: {refusal}")
     for line in dict.fromkeys(skipped):
         _say(f"faultput: skipped {line}\n")
     if not specs:
@@ -259,18 +272,25 @@ def _run_command(argv: list[str]) -> int:
     from . import engine
     from .outputs import check_outputs
     from .outputs.seed import SeedProgress
-    from .outputs.summary import distinct_findings, one_line, repeats_table, summary, sweep_table
+    from .outputs.summary import distinct_findings, folio_table, one_line, repeats_table, summary, sweep_table
 
     exports = _exports(args)
     check_outputs(exports, inputs=[])
     if args.dir:
         _remove_leftovers([args.dir])
+    if args.folio_size:
+        from . import platform
+        refusal = platform.thp_settings_unchangeable_reason()
+        if refusal is not None:
+            raise UsageError(f"--folio-size cannot run here: {refusal}")
     specs = _specs(args)
     command_line = ["faultput", "run", *argv]
 
     total = len(specs) * args.repeat
     bar = _progress_bar(total, enabled=total > 1 and not args.quiet and not args.verbose)
-    with engine.Interruption() as interruption:
+    from .folios import FolioSettings
+
+    with engine.Interruption() as interruption, FolioSettings() as folio_settings:
         out = _Stdout(interruption)
         finished = []
 
@@ -293,12 +313,16 @@ def _run_command(argv: list[str]) -> int:
 
         try:
             results = engine.run_all(specs, SeedProgress(sys.stderr) if args.verbose else None, show,
-                                     repeats=args.repeat, interruption=interruption)
+                                     repeats=args.repeat, interruption=interruption,
+                                     before_run=folio_settings.apply)
+            folio_settings.restore()
         finally:
             if bar is not None:
                 bar.close()
         if total > 1 and results:
             out.write("\n" + (repeats_table(results) if args.repeat > 1 else sweep_table(results)))
+            if any(result.spec.folio_size_bytes for result in results):
+                out.write("\n" + folio_table(results))
             for finding in distinct_findings(results):
                 out.write(f"note: {finding}\n")
         return _finish(results, interruption, out, exports)
@@ -630,3 +654,8 @@ def _remove_leftovers(parents: list[str] | None = None) -> None:
 
     for path in platform.remove_stale_private_directories(parents):
         _say(f"faultput: removed {path}, left by a faultput process that was killed\n")
+    if parents is None:
+        from .folios import JOURNAL, restore_from_journal
+        if restore_from_journal():
+            _say(f"faultput: restored the transparent huge page settings that a faultput process killed "
+                 f"mid-run had changed (journal {JOURNAL})\n")

@@ -397,6 +397,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
         resident_before = _resident(state.resident_kind, spec)
         helper_before_ns = fault_type.helper_cpu_ns(state)
+        # Which folio sizes the kernel used: read where the run allows large folios at all.
+        folios_before = platform.mthp_counters() if spec.huge_pages in ("allow", "request") else None
         emit("waking", None)
         if gate.release() is None:
             workers.check()
@@ -405,6 +407,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             workers.check()
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
+        folios_after = platform.mthp_counters() if folios_before is not None else None
         failed = gate.touch_error()
         if failed:
             raise RunError(f"{fault_type.name}: touching the objects failed: {os.strerror(failed)}")
@@ -413,7 +416,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns, main_end_ns=main_end_ns,
             resident_added_bytes=None if resident_before is None else resident_after - resident_before,
             helper_cpu_ns=None if helper_before_ns is None else helper_after_ns - helper_before_ns,
-            workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()))
+            workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()),
+            folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after))
     finally:
         _end_round(gate, workers)
         try:
@@ -441,19 +445,22 @@ def _shut_down(gate: _core.Gate, workers) -> None:
 
 def run_all(specs: list[RunSpec], on_event: EventCallback | None = None,
             on_result: Callable[[RunResult], None] | None = None, repeats: int = 1,
-            interruption: Interruption | None = None) -> list[RunResult]:
+            interruption: Interruption | None = None,
+            before_run: Callable[[RunSpec], None] | None = None) -> list[RunResult]:
     """Measures every specification repeats times, interleaved (all specifications once, then
     again), so that drift spreads over all of them; returns the results, each tagged with its
-    repeat, stopping after an interrupted one or once a signal was recorded. on_result runs
-    after each result, before the next run starts."""
+    repeat, stopping after an interrupted one or once a signal was recorded. before_run runs
+    before each run (the folio settings), on_result after each, before the next starts."""
     if interruption is None:
         with Interruption() as own:
-            return run_all(specs, on_event, on_result, repeats, own)
+            return run_all(specs, on_event, on_result, repeats, own, before_run)
     results: list[RunResult] = []
     for repeat in range(repeats):
         for spec in specs:
             if interruption.signal_name is not None:
                 return results
+            if before_run is not None:
+                _system_call("changing the folio size settings", before_run, spec)
             result = replace(run(spec, on_event, interruption), repeat=repeat)
             results.append(result)
             if on_result is not None:

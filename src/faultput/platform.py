@@ -68,6 +68,88 @@ def thp_defrag() -> str | None:
     return _bracketed_choice(SYS_THP / "defrag")
 
 
+_MTHP_PREFIX = "hugepages-"
+# The per-size counters that say which folio sizes the kernel allocated on faults.
+MTHP_COUNTERS = ("anon_fault_alloc", "anon_fault_fallback", "anon_fault_fallback_charge",
+                 "shmem_alloc", "shmem_fallback", "shmem_fallback_charge")
+
+
+def mthp_sizes() -> dict[int, Path]:
+    """Returns {folio size in bytes: its sysfs directory} for every large folio size the kernel
+    offers (Linux 6.8+: hugepages-16kB ... hugepages-2048kB), smallest first."""
+    sizes = {}
+    try:
+        entries = list(SYS_THP.iterdir())
+    except OSError:
+        return {}
+    for entry in entries:
+        name = entry.name
+        if name.startswith(_MTHP_PREFIX) and name.endswith("kB") and name[len(_MTHP_PREFIX):-2].isdigit():
+            sizes[int(name[len(_MTHP_PREFIX):-2]) * 1024] = entry
+    return dict(sorted(sizes.items()))
+
+
+def thp_settings() -> dict[str, str]:
+    """Returns every THP setting faultput may change or report, {path under
+    /sys/kernel/mm/transparent_hugepage: selected word}: enabled, defrag, shmem_enabled and
+    each size's enabled and shmem_enabled."""
+    settings = {}
+    names = ["enabled", "defrag", "shmem_enabled"]
+    names += [f"{directory.name}/{leaf}" for directory in mthp_sizes().values()
+              for leaf in ("enabled", "shmem_enabled")]
+    for name in names:
+        word = _bracketed_choice(SYS_THP / name)
+        if word is not None:
+            settings[name] = word
+    return settings
+
+
+def write_thp_setting(name: str, word: str) -> None:
+    """Writes a THP setting (a path under /sys/kernel/mm/transparent_hugepage); raises OSError."""
+    with open(SYS_THP / name, "w") as setting:
+        setting.write(word)
+
+
+def thp_settings_unchangeable_reason() -> str | None:
+    """Returns why this process cannot change the THP settings, or None if it can."""
+    if not SYS_THP.is_dir():
+        return "this kernel has no transparent huge pages"
+    if not mthp_sizes():
+        return "this kernel offers no per-size large folio settings (mTHP, Linux 6.8 or newer)"
+    if os.geteuid() != 0 or not os.access(SYS_THP / "enabled", os.W_OK):
+        return "it changes /sys/kernel/mm/transparent_hugepage settings, which needs root"
+    return None
+
+
+def counter_deltas(before: dict[int, dict[str, int]], after: dict[int, dict[str, int]]) -> dict[int, dict[str, int]]:
+    """Returns how far each folio size's counters moved from before to after, sizes that moved only."""
+    moved = {}
+    for size, counters in after.items():
+        deltas = {name: value - before.get(size, {}).get(name, value) for name, value in counters.items()}
+        deltas = {name: delta for name, delta in deltas.items() if delta}
+        if deltas:
+            moved[size] = deltas
+    return moved
+
+
+def mthp_counters() -> dict[int, dict[str, int]]:
+    """Returns {folio size in bytes: {counter: value}} of each size's fault counters."""
+    counters = {}
+    for size, directory in mthp_sizes().items():
+        values = {}
+        for name in MTHP_COUNTERS:
+            value = _read_int(directory / "stats" / name)
+            if value is not None:
+                values[name] = value
+        counters[size] = values
+    return counters
+
+
+def use_zero_page() -> bool:
+    """Returns whether reads of anonymous memory may map the huge zero page."""
+    return _read_int(SYS_THP / "use_zero_page") == 1
+
+
 def huge_page_bytes() -> int:
     """Returns the PMD huge page size in bytes."""
     try:
@@ -611,6 +693,7 @@ def system_facts() -> dict:
         "huge_page_bytes": huge_page_bytes(),
         "thp_enabled": thp_enabled(),
         "thp_defrag": thp_defrag(),
+        "thp_settings": thp_settings(),
         "memory_total_bytes": memory_total_bytes(),
         "memory_available_bytes": available,
         "memory_available_source": available_source,

@@ -12,8 +12,8 @@ from typing import Callable
 from .spec import RunSpec
 
 # What makes two results measurements of the same thing, so that they can be pooled or compared.
-CONFIG_FIELDS = ("fault_type", "variant", "mode", "threads", "huge_pages", "object_size_bytes",
-                 "memory_bytes", "first_cpu")
+CONFIG_FIELDS = ("fault_type", "variant", "mode", "threads", "huge_pages", "folio_size_bytes",
+                 "object_size_bytes", "memory_bytes", "first_cpu")
 
 
 def config_key(spec: RunSpec) -> tuple:
@@ -21,12 +21,19 @@ def config_key(spec: RunSpec) -> tuple:
     return tuple(getattr(spec, name) for name in CONFIG_FIELDS)
 
 
+def folio_label(size_bytes: int) -> str:
+    """Returns a folio size as the command line writes it: 4K, 64K, 2M."""
+    return f"{size_bytes >> 20}M" if size_bytes % (1 << 20) == 0 else f"{size_bytes >> 10}K"
+
+
 def config_label(spec: RunSpec, with_threads: bool = True, leave_out=()) -> str:
     """Returns the one name every output gives a configuration, e.g. 'zero-fill
     separate-objects threads x2' ('... allow-huge-pages x2' with --thp), leaving out
     the fields named in leave_out (those a comparison is about)."""
     words = [str(getattr(spec, name)) for name in ("fault_type", "variant", "mode") if name not in leave_out]
-    if spec.huge_pages != "off" and "huge_pages" not in leave_out:
+    if spec.folio_size_bytes is not None and "folio_size_bytes" not in leave_out:
+        words.append(f"folio-{folio_label(spec.folio_size_bytes)}")
+    elif spec.huge_pages != "off" and "huge_pages" not in leave_out:
         words.append(f"{spec.huge_pages}-huge-pages")
     if with_threads and "threads" not in leave_out:
         words.append(f"x{spec.threads}")
@@ -76,6 +83,9 @@ class Iteration:
     main_end_ns is when the main thread saw the round end (the seed's clock).
     helper_cpu_ns is the CPU time of the fault type's helper thread during the
     round (the userfaultfd handler), None where there is none.
+    folio_counters is how much each large folio size's system-wide fault counters
+    (hugepages-*/stats) moved over the round, {size: {counter: delta}} for the sizes
+    that moved; None where they were not read (runs that allow no large folio).
     resident_added_bytes is how much the process's resident memory of the fault
     type's kind grew over the touches (0 when the kernel allocated nothing, as
     for the zero page; None where it says nothing: a fault type with no such
@@ -90,6 +100,7 @@ class Iteration:
     resident_added_bytes: int | None
     helper_cpu_ns: int | None
     workers: tuple[WorkerRound, ...]
+    folio_counters: dict[int, dict[str, int]] | None = None
 
     def wall_ns_by(self, wall_clock: str) -> int:
         """Returns the wall time of this iteration in nanoseconds, ended as wall_clock says:
@@ -182,6 +193,19 @@ class RunResult:
     def workers_cpu_ns(self) -> int:
         """Returns the summed touch-loop CPU time of the workers alone."""
         return sum(iteration.workers_cpu_ns for iteration in self.measured)
+
+    @property
+    def folio_counters(self) -> dict[int, dict[str, int]] | None:
+        """Returns the large folio counters' movement summed over the measured iterations."""
+        if not self.measured or self.measured[0].folio_counters is None:
+            return None
+        total: dict[int, dict[str, int]] = {}
+        for iteration in self.measured:
+            for size, counters in (iteration.folio_counters or {}).items():
+                for name, delta in counters.items():
+                    total.setdefault(size, {}).setdefault(name, 0)
+                    total[size][name] += delta
+        return total
 
     @property
     def helper_cpu_ns(self) -> int | None:

@@ -117,6 +117,8 @@ def result_data(result: RunResult) -> dict:
                 "wall_ns": iteration.wall_ns_by(result.spec.wall_clock),
                 "resident_added_bytes": iteration.resident_added_bytes,
                 "helper_cpu_ns": iteration.helper_cpu_ns,
+                "folio_counters": (None if iteration.folio_counters is None else
+                                   {str(size): counters for size, counters in iteration.folio_counters.items()}),
                 "workers": [
                     {
                         "cpu_ns": worker.cpu_ns,
@@ -144,6 +146,8 @@ def result_from_data(data: dict) -> RunResult:
         Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
                   main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
                   helper_cpu_ns=it["helper_cpu_ns"],
+                  folio_counters=(None if it["folio_counters"] is None else
+                                  {int(size): dict(counters) for size, counters in it["folio_counters"].items()}),
                   workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
         for it in data["iterations"]
     )
@@ -274,6 +278,9 @@ def _check_spec(spec: dict, where: str) -> None:
         raise _Malformed(f"{where}.worker_cpus", f"null or {threads} CPU numbers", cpus)
     _str(spec, "directory", where, nullable=True)
     _str(spec, "wall_clock", where, (LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK))
+    folio = _int(spec, "folio_size_bytes", where, page, 1 << 40, nullable=True)
+    if folio is not None and (folio & (folio - 1)):
+        raise _Malformed(f"{where}.folio_size_bytes", "a power of two", folio)
 
 
 def _check_result(data, where: str) -> None:
@@ -319,6 +326,13 @@ def _check_result(data, where: str) -> None:
         _int(iteration, "wall_ns", at)
         _int(iteration, "resident_added_bytes", at, -MAX_INT, MAX_INT, nullable=True)
         _int(iteration, "helper_cpu_ns", at, nullable=True)
+        counters = _get(iteration, "folio_counters", at)
+        if counters is not None and not (isinstance(counters, dict) and all(
+                isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(moved, dict)
+                and all(isinstance(name, str) and _is_int(delta) and abs(delta) <= MAX_INT
+                        for name, delta in moved.items())
+                for size, moved in counters.items())):
+            raise _Malformed(f"{at}.folio_counters", "null or {folio size: {counter: change}}", counters)
         workers = _list(iteration, "workers", at)
         if len(workers) != threads:
             raise _Malformed(f"{at}.workers", f"a list of {threads} workers (spec.threads)", len(workers))
@@ -346,7 +360,13 @@ def _check_system(system, where: str) -> None:
         if key in system and values is not None and not (
                 isinstance(values, list) and all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
             raise _Malformed(f"{where}.{key}", f"a list of {'strings' if kind is str else 'whole numbers'}", values)
+    settings = system.get("thp_settings")
+    if settings is not None and not (isinstance(settings, dict) and all(
+            isinstance(name, str) and isinstance(word, str) for name, word in settings.items())):
+        raise _Malformed(f"{where}.thp_settings", "an object of setting names and words", settings)
     for key, value in system.items():
+        if key == "thp_settings":
+            continue
         values = value if isinstance(value, list) else [value]
         for item in values:
             if isinstance(item, float) and not math.isfinite(item):

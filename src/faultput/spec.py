@@ -48,6 +48,8 @@ class RunSpec:
     worker finished its last item) or "main-thread" (when the main thread saw it, as
     the seed stamps it).
     touch is how the touch loop touches a page: "read", "write" or "populate".
+    folio_size_bytes is the one folio size the kernel may use (--folio-size; the base page:
+    none), None where the run leaves the folio sizes as the system has them.
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
@@ -69,6 +71,7 @@ class RunSpec:
     worker_cpus: tuple[int, ...] | None
     directory: str | None = None
     wall_clock: str = "last-worker"
+    folio_size_bytes: int | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -233,6 +236,7 @@ def make_spec(
     warmup_iterations: int = 0,
     oversubscribe: bool = False,
     wall_clock: str = "last-worker",
+    folio_size_bytes: int | None = None,
 ) -> RunSpec:
     """Returns the RunSpec a user's choices resolve to; raises UsageError naming the first bad
     value, or CannotRunHere for a combination the fault type cannot run in.
@@ -245,6 +249,12 @@ def make_spec(
     """
     kind = _fault_type_of(fault_type, access)
     _check_combination(kind, variant, mode)
+    if folio_size_bytes is not None:
+        from .folios import unsupported_reason
+
+        reason = unsupported_reason(kind.name)
+        if reason is not None:
+            raise CannotRunHere(f"--folio-size does not apply to {kind.name}: {reason}")
     ncpu = platform.online_cpus()
     if threads < 1:
         raise UsageError(f"threads {threads} must be positive")
@@ -267,7 +277,8 @@ def make_spec(
         duration_s=duration_s,
         warmup_iterations=warmup_iterations,
         thp=thp,
-        huge_pages=kind.huge_pages(thp),
+        # A folio size is asked for with MADV_HUGEPAGE; the settings allow that one size.
+        huge_pages="request" if folio_size_bytes is not None else kind.huge_pages(thp),
         object_size_bytes=object_size_bytes,
         object_count=object_count,
         page_size_bytes=page_size_bytes,
@@ -275,6 +286,7 @@ def make_spec(
         worker_cpus=_worker_cpus(first_cpu, threads, ncpu),
         directory=_file_directory(directory, object_size_bytes * object_count) if kind.uses_files else None,
         wall_clock=wall_clock,
+        folio_size_bytes=folio_size_bytes,
     )
 
 

@@ -93,7 +93,10 @@ class FaultType:
         return None
 
     def faults_per_page(self, spec) -> float:
-        """Returns the kernel faults one touched base page should cost."""
+        """Returns the kernel faults one touched base page should cost: one, or one per folio
+        where a folio size was asked for."""
+        if spec.folio_size_bytes:
+            return spec.page_size_bytes / spec.folio_size_bytes
         return 1.0
 
     def observe(self, faults_per_page: float, resident_pages_per_page: float | None) -> str:

@@ -7,7 +7,7 @@ import io
 
 from ..result import RunResult
 
-COLUMNS = ("fault_type", "variant", "mode", "threads", "touch", "huge_pages", "object_size_bytes",
+COLUMNS = ("fault_type", "variant", "mode", "threads", "touch", "huge_pages", "folio_size_bytes", "object_size_bytes",
            "memory_bytes", "repeat", "iteration", "wall_ns", "cpu_ns", "pages", "minor_faults",
            "major_faults", "pages_per_wall_second", "pages_per_cpu_second", "faults_per_page")
 
@@ -26,6 +26,7 @@ def rows(results: list[RunResult]) -> list[dict]:
             table.append({
                 "fault_type": spec.fault_type, "variant": spec.variant, "mode": spec.mode,
                 "threads": spec.threads, "touch": spec.touch, "huge_pages": spec.huge_pages,
+                "folio_size_bytes": "" if spec.folio_size_bytes is None else spec.folio_size_bytes,
                 "object_size_bytes": spec.object_size_bytes, "memory_bytes": spec.memory_bytes,
                 "repeat": result.repeat, "iteration": iteration.index, "wall_ns": wall_ns,
                 "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,

@@ -18,6 +18,7 @@ _LABELS = {
     "huge_page_bytes": "huge page size",
     "thp_enabled": "THP enabled",
     "thp_defrag": "THP defrag",
+    "thp_settings": "THP sizes allowed",
     "memory_total_bytes": "memory total",
     "memory_available_bytes": "memory available",
     "cgroup_memory_headroom_bytes": "cgroup memory headroom",
@@ -36,6 +37,10 @@ def fact_rows(facts: dict) -> list[tuple[str, str]]:
             text = "none"
         elif key.endswith("_bytes"):
             text = format_bytes(value)
+        elif isinstance(value, dict):
+            allowed = [f"{name.split('/')[0].replace('hugepages-', '')} {name.split('/')[-1]}={word}"
+                       for name, word in value.items() if "/" in name and word != "never"]
+            text = ", ".join(allowed) or "every size never"
         elif isinstance(value, list):
             text = ", ".join(str(item) for item in value)
         else:

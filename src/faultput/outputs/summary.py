@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import stats
-from ..result import FIGURES, NS_PER_S, RunResult, config_label, group_by_config
+from ..result import FIGURES, NS_PER_S, RunResult, config_label, folio_label, group_by_config
 from ..spec import format_bytes
 
 
@@ -142,6 +142,55 @@ def repeats_table(results: list[RunResult]) -> str:
         lines.append(f"  {'faults per page':<20} median {faults_per_page_text(faults.median):>14}")
     for warning in warnings:
         lines.append(f"warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def folio_rows(results: list[RunResult]) -> list[tuple[str, list[int], list[list[str]]]]:
+    """Returns, per fault type, variant and mode, (title, thread counts, rows): a row per folio
+    size with each thread count's median pages per wall second, faults per page, and change
+    against the base page's row, as the kernel's large folio patch series tabulate them."""
+    tables: dict[str, dict[int, dict[int, list[RunResult]]]] = {}
+    for runs in group_by_config(results).values():
+        spec = runs[0].spec
+        if spec.folio_size_bytes is None:
+            continue
+        title = config_label(spec, with_threads=False, leave_out=("folio_size_bytes", "huge_pages"))
+        tables.setdefault(title, {}).setdefault(spec.folio_size_bytes, {})[spec.threads] = runs
+    out = []
+    for title, by_size in tables.items():
+        threads = sorted({t for by_threads in by_size.values() for t in by_threads})
+        median = {(size, t): stats.summarize([run.pages_per_wall_second for run in runs]).median
+                  for size, by_threads in by_size.items() for t, runs in by_threads.items()}
+        base = min(by_size)
+        rows = []
+        for size in sorted(by_size):
+            row = [folio_label(size)]
+            for t in threads:
+                runs = by_size[size].get(t)
+                if runs is None:
+                    row += ["", "", ""]
+                    continue
+                faults = stats.summarize([run.faults_per_page for run in runs]).median
+                reference = median.get((base, t))
+                change = (f"{median[size, t] / reference - 1:+.0%}" if reference and size != base else "")
+                row += [_number(median[size, t]), faults_per_page_text(faults), change]
+            rows.append(row)
+        out.append((title, threads, rows))
+    return out
+
+
+def folio_table(results: list[RunResult]) -> str:
+    """Returns the folio size by threads table of folio_rows() as aligned text."""
+    lines = []
+    for title, threads, rows in folio_rows(results):
+        lines.append(f"{title}: pages per wall second, faults per page and change against "
+                     f"{rows[0][0]}, by folio size and threads")
+        lines.append(f"{'folio':>6}" + "".join(f"  {'x' + str(t) + ' pages/wall-s':>18} {'faults/page':>11} {'change':>7}"
+                                                for t in threads))
+        for row in rows:
+            cells = row[1:]
+            lines.append(f"{row[0]:>6}" + "".join(f"  {cells[i]:>18} {cells[i + 1]:>11} {cells[i + 2]:>7}"
+                                                  for i in range(0, len(cells), 3)))
     return "\n".join(lines) + "\n"
 
 
