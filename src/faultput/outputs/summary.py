@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import stats
-from ..result import FIGURES, NS_PER_S, RunResult, config_label, folio_label, group_by_config
+from ..result import FIGURES, NS_PER_S, RunResult, config_key, config_label, folio_label, group_by_config
 from ..spec import format_bytes
 
 
@@ -195,5 +195,9 @@ def folio_table(results: list[RunResult]) -> str:
 
 
 def distinct_findings(results: list[RunResult]) -> list[str]:
-    """Returns every finding of the results once, in first-seen order."""
-    return list(dict.fromkeys(finding for result in results for finding in result.findings))
+    """Returns each configuration's findings once, from its first run (its repeats say the same
+    with other numbers), in first-seen order."""
+    first_runs: dict[tuple, RunResult] = {}
+    for result in results:
+        first_runs.setdefault(config_key(result.spec), result)
+    return list(dict.fromkeys(finding for result in first_runs.values() for finding in result.findings))
