@@ -19,6 +19,10 @@ def describe(result: RunResult) -> str:
     """Returns one line naming what was measured: fault type, variant, threads, mode, touch, THP."""
     spec = result.spec
     thp = HUGE_PAGE_POLICIES[spec.huge_pages]
+    if spec.folio_size_bytes == spec.page_size_bytes:
+        thp = "base pages only (every large folio size never)"
+    elif spec.folio_size_bytes is not None:
+        thp = f"{format_bytes(spec.folio_size_bytes)} folios only (MADV_HUGEPAGE, every other size never)"
     pinned = f", pinned from CPU {spec.first_cpu}" if spec.first_cpu is not None else ""
     threads = f"{spec.threads} thread{'s' if spec.threads != 1 else ''}"
     return (f"{spec.fault_type} faults: {spec.variant}, {threads} ({spec.mode} mode{pinned}), "
