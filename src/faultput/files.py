@@ -13,6 +13,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .platform import process_alive
+
 _TEMPORARY_SUFFIX = ".tmp"
 
 
@@ -36,16 +38,6 @@ def _umask() -> int:
     return mask
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(target: Path) -> list[Path]:
     """Removes temporary files that an earlier faultput, killed mid-write, left beside target
     (named .NAME.PID.RANDOM.tmp, PID no longer running); returns those removed."""
@@ -60,7 +52,7 @@ def remove_stale_temporaries(target: Path) -> list[Path]:
         if not (name.startswith(prefix) and name.endswith(_TEMPORARY_SUFFIX)):
             continue
         pid_text = name[len(prefix):].split(".", 1)[0]
-        if pid_text.isdigit() and not _process_alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
             try:
                 entry.unlink()
                 removed.append(entry)

@@ -114,22 +114,12 @@ def restore_from_journal(journal: Path = JOURNAL) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         journal.unlink(missing_ok=True)
         return False
-    if pid != os.getpid() and _alive(pid):
+    if pid != os.getpid() and platform.process_alive(pid):
         return False
     if platform.thp_settings_unchangeable_reason() is not None:
         return False
     _restore({str(name): str(word) for name, word in settings.items()})
     journal.unlink(missing_ok=True)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

@@ -358,6 +358,17 @@ PRIVATE_DIRECTORY_PREFIX = "faultput-"
 OWNER_FILE = ".faultput-owner"
 
 
+def process_alive(pid: int) -> bool:
+    """Returns whether a process with this pid exists (a zombie counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _process_start_ticks(pid: int) -> str | None:
     """Returns a process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
     try:
