@@ -190,6 +190,8 @@ class FileBacked(FaultType):
         return self.resident_kind
 
     def folio_census(self, state: RunState) -> dict[int, int] | None:
+        if not self.maps_many_per_fault:
+            return None
         return platform.page_cache_folios(state.fd, state.spec.memory_bytes, state.spec.object_size_bytes)
 
     def close(self, state: RunState) -> None:

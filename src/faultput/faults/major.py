@@ -9,6 +9,8 @@ class MajorFault(FileBacked):
     summary = ("read of a file mapping whose pages were dropped from the page cache "
                "(POSIX_FADV_DONTNEED) before each iteration: major faults, read from disk")
     touch = "read"
+    # MADV_RANDOM: each fault reads and maps its own page.
+    maps_many_per_fault = False
     linux_note = ("Objects get MADV_RANDOM, so each fault reads its own page from disk rather than "
                   "a readahead window: one major fault per page.")
 
