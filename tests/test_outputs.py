@@ -233,3 +233,11 @@ def test_the_report_without_matplotlib_is_written_without_plots_and_says_so(tmp_
     assert completed.stderr == ("faultput: note: the report has no plots: they need matplotlib "
                                 "(pip install 'faultput[plot]')\n")
     assert "No plot: plots need matplotlib" in (tmp_path / "r.html").read_text()
+
+
+def test_dev_stdout_as_an_output_writes_into_the_pipe(tmp_path):
+    completed = faultput("run", "--threads", "1", "--object-size", "4M", "--memory", "8M", "--duration", "0.05",
+                         "-q", "--csv", "/dev/stdout")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("fault_type,variant,mode,threads,touch,")
+    assert "pages / wall second" in completed.stdout

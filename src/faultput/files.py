@@ -23,8 +23,10 @@ def target_of(path: str) -> Path:
     return Path(os.path.realpath(path))
 
 
-def is_regular_or_absent(path: Path) -> bool:
-    """Returns whether a write to path replaces a regular file (or makes a new one)."""
+def is_regular_or_absent(path: str | Path) -> bool:
+    """Returns whether a write to path replaces a regular file (or makes a new one). The path
+    as given is followed, so that /dev/stdout, a link the kernel resolves itself, counts as
+    the pipe or terminal it stands for."""
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except FileNotFoundError:
@@ -65,11 +67,11 @@ def write_atomically(path: str, content: str | bytes) -> None:
     """Writes content (text as UTF-8) to path so that a reader sees the old file or the whole
     new one, never half, whatever interrupts the write. Raises OSError if it cannot."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    target = target_of(path)
-    if not is_regular_or_absent(target):
-        with open(target, "wb") as handle:
+    if not is_regular_or_absent(path):
+        with open(path, "wb") as handle:
             handle.write(data)
         return
+    target = target_of(path)
     remove_stale_temporaries(target)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.",
                                              suffix=_TEMPORARY_SUFFIX, dir=target.parent)

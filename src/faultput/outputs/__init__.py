@@ -24,11 +24,11 @@ def check_writable(path: str, what: str) -> None:
     """Refuses, before anything is measured, an output path that cannot be written."""
     if not path:
         raise UsageError(f"{what} needs a file name, got an empty one")
-    target = target_of(path)
-    if target.is_dir():
+    if os.path.isdir(path):
         raise UsageError(f"{what} {path!r} is a directory")
-    if not is_regular_or_absent(target):
+    if not is_regular_or_absent(path):
         return
+    target = target_of(path)
     directory = target.parent
     if not directory.is_dir():
         raise UsageError(f"{what} {path!r}: directory {str(directory)!r} does not exist")
@@ -48,7 +48,7 @@ def check_outputs(exports: list["Export"], inputs: list[str]) -> None:
     overwrite one of the input files being read."""
     for export in exports:
         check_writable(export.path, export.option)
-    regular = [export for export in exports if is_regular_or_absent(target_of(export.path))]
+    regular = [export for export in exports if is_regular_or_absent(export.path)]
     for i, export in enumerate(regular):
         for other in regular[:i]:
             if _same_file(export.path, other.path):
