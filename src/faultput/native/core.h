@@ -13,8 +13,8 @@
  *   module.c   the module's Python face: touch(), mmap(), munmap(), madvise(),
  *              hold_in_child(), die_with_parent(), the constants, and PyInit.
  *
- * This header holds what the files share; each file declares its own functions at
- * its top, with what each does and returns.
+ * This header holds what the files share; each file opens with a table of its
+ * functions (and of the Python methods it defines), saying what each does and returns.
  */
 #ifndef FAULTPUT_CORE_H
 #define FAULTPUT_CORE_H
