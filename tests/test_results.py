@@ -78,7 +78,7 @@ def test_compare_of_the_same_configuration_reports_no_significant_change(results
     other.write_text(json.dumps(document))
     completed = faultput("compare", str(results_dir / "zero_fill.json"), str(other), "--fail-above", "1")
     assert completed.returncode == 0, completed.stderr
-    rows = [line for line in completed.stdout.splitlines() if "zero-fill separate-objects threads" in line]
+    rows = [line for line in completed.stdout.splitlines() if "(p=" in line]
     assert rows and all(re.search(r"\s~\s+\(p=1\.000 n=5\+5\)", row) for row in rows)
 
 
@@ -104,7 +104,8 @@ def test_compare_warns_when_there_are_too_few_runs(results_dir, tmp_path):
     few = tmp_path / "few.json"
     few.write_text(json.dumps(document))
     completed = faultput("compare", str(few), str(few))
-    assert "too few runs to tell; --repeat 5 or more" in completed.stdout
+    assert "~  (n=3+3: too few runs)" in completed.stdout
+    assert "too few runs: so few can never reach significance; --repeat 5 or more" in completed.stdout
 
 
 @pytest.mark.parametrize("content, fragment", [

@@ -463,16 +463,23 @@ def _compare_command(argv: list[str]) -> int:
                            "'~' marks a change that is not significant.", 2)
     parser.add_argument("--fail-above", type=_fail_above, metavar="PCT",
                         help="exit 1 if any throughput fell significantly by more than PCT percent")
+    from .outputs.compare_table import FORMATS
+    parser.add_argument("--format", choices=FORMATS, default=FORMATS[0],
+                        help="text (default), markdown (for a pull request), lkp (the kernel test robot's "
+                             "columns) or mmtests (compare-kernels rows)")
     args = parser.parse_args(argv)
     from .compare import compare, regressions
-    from .outputs.compare_table import comparison_text
+    from .outputs import compare_table
 
     files = _load_files(args.files, 2, "compare")
     failed = []
     out = _Stdout()
     for index, new in enumerate(files[1:]):
         comparison = compare(files[0], new)
-        out.write(("\n" if index else "") + comparison_text(comparison))
+        render = {"text": compare_table.comparison_text, "markdown": compare_table.comparison_markdown,
+                  "mmtests": compare_table.comparison_mmtests,
+                  "lkp": lambda c: compare_table.comparison_lkp(c, files[0].system)}[args.format]
+        out.write(("\n" if index else "") + render(comparison))
         if args.fail_above is not None:
             failed += [(new.path, row) for row in regressions(comparison, args.fail_above)]
     for path, row in failed:

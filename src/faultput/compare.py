@@ -29,6 +29,8 @@ class Row:
     p_value: float
     significant: bool
     too_few: bool
+    base_runs: tuple[RunResult, ...] = ()
+    new_runs: tuple[RunResult, ...] = ()
 
     @property
     def regression_percent(self) -> float:
@@ -99,7 +101,8 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
                 label=label, threads=threads, metric=figure.key, base=base_summary, new=new_summary,
                 change_percent=(new_summary.median / base_summary.median - 1) * 100,
                 p_value=p_value, significant=p_value < stats.ALPHA,
-                too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA))
+                too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA,
+                base_runs=tuple(base_runs), new_runs=tuple(new_runs)))
     return Comparison(base_path=base.path, new_path=new.path, differences=tuple(differences),
                       rows=tuple(rows))
 
