@@ -34,6 +34,8 @@ CASES = [
     ("file-shared-write", "threads", "separate-objects"),
     ("file-read", "processes", "share-objects"),
     ("major", "threads", "separate-objects"),
+    ("zero-fill --mmap-writers 1", "threads", "separate-objects"),
+    ("zero-fill --mmap-writers 2 --writer-op mprotect", "threads", "share-objects"),
 ]
 INTERRUPTIONS_PER_CASE = 40
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
@@ -46,7 +48,7 @@ def test_hundreds_of_interruptions_never_crash_and_leave_nothing(fault, mode, va
     work.mkdir()
     files = tmp_path / "files"
     files.mkdir()
-    args = [*COMMON, "--fault", fault, "--mode", mode, "--variant", variant, "--dir", str(files)]
+    args = [*COMMON, "--fault", *fault.split(), "--mode", mode, "--variant", variant, "--dir", str(files)]
     completed = subprocess.run(
         [sys.executable, str(HELPERS / "interrupt_stress.py"), str(INTERRUPTIONS_PER_CASE),
          str(zlib.crc32(f"{fault}{mode}{variant}".encode()) % 1000), str(work), *args],

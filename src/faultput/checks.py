@@ -185,6 +185,9 @@ def _off_cpu_findings(result: RunResult, fault_type: FaultType) -> list[str]:
         return []
     if fault_type.helper_thread:
         cause = "they wait for the handler thread to resolve each fault"
+    elif result.spec.mmap_writers:
+        cause = ("the address-space writers (--mmap-writers) hold the address-space lock against the faults, "
+                 "and take CPU time")
     elif result.spec.threads > platform.online_cpus():
         cause = "there are more workers than CPUs"
     else:

@@ -115,8 +115,8 @@ def _say(text: str) -> None:
 
 
 def _run_parser() -> _Parser:
-    from .spec import (ACCESSES, MAX_REPEATS, MAX_WARMUP_ITERATIONS, MODES, VARIANTS, parse_count,
-                       parse_duration, parse_size, parse_thread_counts)
+    from .spec import (ACCESSES, MAX_REPEATS, MAX_THREADS, MAX_WARMUP_ITERATIONS, MODES, VARIANTS, WRITER_OPS,
+                       parse_count, parse_duration, parse_size, parse_thread_counts)
 
     parser = _Parser(
         prog="faultput run",
@@ -171,6 +171,14 @@ def _run_parser() -> _Parser:
                                                                 maximum=MAX_WARMUP_ITERATIONS),
                         default=1, metavar="N",
                         help="whole iterations run first and left out of the figures (default: 1)")
+    parser.add_argument("--mmap-writers", type=lambda t: parse_count(t, "mmap writers", minimum=0,
+                                                                     maximum=MAX_THREADS),
+                        default=0, metavar="N",
+                        help="threads mode: N more threads that write the address space (--writer-op) while "
+                             "each round runs, paused between rounds, contending with the faults")
+    parser.add_argument("--writer-op", choices=WRITER_OPS, default=WRITER_OPS[0],
+                        help="what the writers do in a loop: mmap and munmap 64 KiB, or mprotect it "
+                             "(default: %(default)s)")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
     parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat", maximum=MAX_REPEATS),
@@ -252,7 +260,8 @@ def _specs(args) -> list:
                 variant=variant, threads=threads, duration_s=args.duration, fault_type=fault_type,
                 access=args.access, mode=mode, directory=args.dir, first_cpu=args.first_cpu, thp=args.thp,
                 object_size_bytes=args.object_size, memory_bytes=args.memory, warmup_iterations=args.warmup,
-                oversubscribe=args.oversubscribe, folio_size_bytes=folio)
+                oversubscribe=args.oversubscribe, folio_size_bytes=folio, mmap_writers=args.mmap_writers,
+                writer_op=args.writer_op)
             check_runnable(spec)
             specs.append(spec)
         except CannotRunHere as refusal:

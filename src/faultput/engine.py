@@ -26,7 +26,7 @@ from .errors import RunError
 from .faults import get_fault_type
 from .layout import queue_capacity, work_queue
 from .result import Iteration, RunResult, WorkerRound
-from .spec import PROCESSES_MODE, RunSpec, format_bytes
+from .spec import PROCESSES_MODE, WRITER_OPS, WRITER_REGION_BYTES, RunSpec, format_bytes
 
 # on_event(name, iteration_number): names are those of the seed's progress lines:
 # initialized, spawned, iteration_start, waiting, caught_up, waking,
@@ -89,6 +89,8 @@ class _Workers:
 
         start()                  start them; they park in the gate
         map_objects() -> addresses   the objects of the next round, ready to touch
+        writer_ops(round) -> ops     what the address-space writers did in that round (None
+                                 without writers)
         unmap_objects(addresses) undo map_objects, always
         reap()                   let the gate stop waiting for a worker that has ended
         check()                  raise RunError with the first failure a worker reported
@@ -101,12 +103,17 @@ class _Workers:
         self.fault_type = fault_type
         self.state = state
         self.failures: list[str] = []
+        self.rounds_released = 0
 
     def cpu_of(self, index: int) -> int | None:
         return self.spec.worker_cpus[index] if self.spec.worker_cpus else None
 
     def reap(self) -> None:
         """Threads cannot end mid-round; worker processes can (see _ProcessWorkers)."""
+
+    def writer_ops(self, round_number: int) -> int | None:
+        """Worker processes have no address-space writers (refused in processes mode)."""
+        return None
 
     def check(self) -> None:
         self.reap()
@@ -121,6 +128,37 @@ class _ThreadWorkers(_Workers):
         super().__init__(gate, spec, fault_type, state)
         self.threads = [threading.Thread(target=self._main, args=(i,), name=f"faultput-worker-{i}", daemon=True)
                         for i in range(spec.threads)]
+        self.threads += [threading.Thread(target=self._writer, args=(i,), name=f"faultput-writer-{i}", daemon=True)
+                         for i in range(spec.mmap_writers)]
+        # {round: [ops of each writer that has finished it]}, under the condition.
+        self.writer_rounds: dict[int, list[int]] = {}
+        self.writers_done = threading.Condition()
+
+    def _writer(self, index: int) -> None:
+        """An address-space writer: mmap/munmap or mprotect while each round runs."""
+        op = WRITER_OPS.index(self.spec.writer_op)
+        last = 0
+        try:
+            while (contended := self.gate.contend(op, WRITER_REGION_BYTES, last)) is not None:
+                last, ops = contended
+                with self.writers_done:
+                    self.writer_rounds.setdefault(last, []).append(ops)
+                    self.writers_done.notify_all()
+        except OSError as error:
+            self.failures.append(f"address-space writer {index} failed: {error.strerror}")
+            self.gate.stop()
+        with self.writers_done:
+            self.writers_done.notify_all()
+
+    def writer_ops(self, round_number: int) -> int | None:
+        """Waits until every writer has counted round_number (they see its end at once); returns
+        their operations in it."""
+        if not self.spec.mmap_writers:
+            return None
+        with self.writers_done:
+            self.writers_done.wait_for(lambda: len(self.writer_rounds.get(round_number, [])) >= self.spec.mmap_writers
+                                       or self.failures, timeout=10)
+            return sum(self.writer_rounds.pop(round_number, []))
 
     def _main(self, index: int) -> None:
         cpu = self.cpu_of(index)
@@ -403,6 +441,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         if gate.release() is None:
             workers.check()
             return None
+        workers.rounds_released += 1
         while (timed := gate.wait_done()) is None:
             workers.check()
         helper_after_ns = fault_type.helper_cpu_ns(state)
@@ -417,6 +456,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             resident_added_bytes=None if resident_before is None else resident_after - resident_before,
             helper_cpu_ns=None if helper_before_ns is None else helper_after_ns - helper_before_ns,
             workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()),
+            writer_ops=workers.writer_ops(workers.rounds_released),
             folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after))
     finally:
         _end_round(gate, workers)

@@ -12,7 +12,8 @@ from typing import Callable
 from .spec import RunSpec
 
 # What makes two results measurements of the same thing, so that they can be pooled or compared.
-CONFIG_FIELDS = ("fault_type", "variant", "mode", "threads", "huge_pages", "folio_size_bytes",
+CONFIG_FIELDS = ("fault_type", "variant", "mode", "threads", "huge_pages", "folio_size_bytes", "mmap_writers",
+                 "writer_op",
                  "object_size_bytes", "memory_bytes", "first_cpu")
 
 
@@ -35,6 +36,8 @@ def config_label(spec: RunSpec, with_threads: bool = True, leave_out=()) -> str:
         words.append(f"folio-{folio_label(spec.folio_size_bytes)}")
     elif spec.huge_pages != "off" and "huge_pages" not in leave_out:
         words.append(f"{spec.huge_pages}-huge-pages")
+    if spec.mmap_writers and "mmap_writers" not in leave_out:
+        words.append(f"+{spec.mmap_writers}-{spec.writer_op}-writer{'s' if spec.mmap_writers != 1 else ''}")
     if with_threads and "threads" not in leave_out:
         words.append(f"x{spec.threads}")
     return " ".join(words)
@@ -83,6 +86,8 @@ class Iteration:
     main_end_ns is when the main thread saw the round end (the seed's clock).
     helper_cpu_ns is the CPU time of the fault type's helper thread during the
     round (the userfaultfd handler), None where there is none.
+    writer_ops is how many operations the address-space writers made during the round
+    (None without writers).
     folio_counters is how much each large folio size's system-wide fault counters
     (hugepages-*/stats) moved over the round, {size: {counter: delta}} for the sizes
     that moved; None where they were not read (runs that allow no large folio).
@@ -101,6 +106,7 @@ class Iteration:
     helper_cpu_ns: int | None
     workers: tuple[WorkerRound, ...]
     folio_counters: dict[int, dict[str, int]] | None = None
+    writer_ops: int | None = None
 
     def wall_ns_by(self, wall_clock: str) -> int:
         """Returns the wall time of this iteration in nanoseconds, ended as wall_clock says:
@@ -206,6 +212,13 @@ class RunResult:
                     total.setdefault(size, {}).setdefault(name, 0)
                     total[size][name] += delta
         return total
+
+    @property
+    def writer_ops_per_second(self) -> float | None:
+        """Returns the address-space writers' operations per wall second of the measured rounds."""
+        if not self.measured or self.measured[0].writer_ops is None or not self.wall_ns:
+            return None
+        return sum(iteration.writer_ops or 0 for iteration in self.measured) * NS_PER_S / self.wall_ns
 
     @property
     def helper_cpu_ns(self) -> int | None:

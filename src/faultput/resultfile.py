@@ -96,6 +96,7 @@ def result_data(result: RunResult) -> dict:
             "cpu_ns": result.cpu_ns,
             "workers_cpu_ns": result.workers_cpu_ns,
             "helper_cpu_ns": result.helper_cpu_ns,
+            "writer_ops_per_second": result.writer_ops_per_second,
             "pages_per_wall_second": result.pages_per_wall_second,
             "pages_per_cpu_second": result.pages_per_cpu_second,
             "minor_faults": result.minor_faults,
@@ -117,6 +118,7 @@ def result_data(result: RunResult) -> dict:
                 "wall_ns": iteration.wall_ns_by(result.spec.wall_clock),
                 "resident_added_bytes": iteration.resident_added_bytes,
                 "helper_cpu_ns": iteration.helper_cpu_ns,
+                "writer_ops": iteration.writer_ops,
                 "folio_counters": (None if iteration.folio_counters is None else
                                    {str(size): counters for size, counters in iteration.folio_counters.items()}),
                 "workers": [
@@ -145,7 +147,7 @@ def result_from_data(data: dict) -> RunResult:
     iterations = tuple(
         Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
                   main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
-                  helper_cpu_ns=it["helper_cpu_ns"],
+                  helper_cpu_ns=it["helper_cpu_ns"], writer_ops=it["writer_ops"],
                   folio_counters=(None if it["folio_counters"] is None else
                                   {int(size): dict(counters) for size, counters in it["folio_counters"].items()}),
                   workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
@@ -251,7 +253,7 @@ def _get(data: dict, key: str, where: str):
 
 def _check_spec(spec: dict, where: str) -> None:
     from .faults import all_fault_types
-    from .spec import MAX_THREADS, MODES, VARIANTS
+    from .spec import MAX_THREADS, MODES, VARIANTS, WRITER_OPS
 
     _object(spec, where)
     _str(spec, "fault_type", where, tuple(all_fault_types()))
@@ -278,6 +280,8 @@ def _check_spec(spec: dict, where: str) -> None:
         raise _Malformed(f"{where}.worker_cpus", f"null or {threads} CPU numbers", cpus)
     _str(spec, "directory", where, nullable=True)
     _str(spec, "wall_clock", where, (LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK))
+    _int(spec, "mmap_writers", where, 0, MAX_THREADS)
+    _str(spec, "writer_op", where, WRITER_OPS)
     folio = _int(spec, "folio_size_bytes", where, page, 1 << 40, nullable=True)
     if folio is not None and (folio & (folio - 1)):
         raise _Malformed(f"{where}.folio_size_bytes", "a power of two", folio)
@@ -300,7 +304,8 @@ def _check_result(data, where: str) -> None:
                 "minor_faults", "major_faults"):
         _int(summary, key, at)
     _int(summary, "helper_cpu_ns", at, nullable=True)
-    for key in ("pages_per_wall_second", "pages_per_cpu_second", "faults_per_page", "resident_pages_per_page"):
+    for key in ("pages_per_wall_second", "pages_per_cpu_second", "faults_per_page", "resident_pages_per_page",
+                "writer_ops_per_second"):
         value = _get(summary, key, at)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):
@@ -326,6 +331,7 @@ def _check_result(data, where: str) -> None:
         _int(iteration, "wall_ns", at)
         _int(iteration, "resident_added_bytes", at, -MAX_INT, MAX_INT, nullable=True)
         _int(iteration, "helper_cpu_ns", at, nullable=True)
+        _int(iteration, "writer_ops", at, nullable=True)
         counters = _get(iteration, "folio_counters", at)
         if counters is not None and not (isinstance(counters, dict) and all(
                 isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(moved, dict)

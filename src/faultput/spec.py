@@ -26,6 +26,9 @@ THREADS_MODE = "threads"
 # ...or each its own process with its own address space, as will-it-scale's _processes.
 PROCESSES_MODE = "processes"
 MODES = (THREADS_MODE, PROCESSES_MODE)
+# What an address-space writer does in a loop while a round runs (--writer-op), and to how much.
+WRITER_OPS = ("mmap", "mprotect")
+WRITER_REGION_BYTES = 64 * 1024
 
 # The seed's object size on macOS, where VM objects coalesce up to 128 MiB.
 DEFAULT_OBJECT_SIZE_BYTES = 128 * 1024 * 1024
@@ -48,6 +51,8 @@ class RunSpec:
     worker finished its last item) or "main-thread" (when the main thread saw it, as
     the seed stamps it).
     touch is how the touch loop touches a page: "read", "write" or "populate".
+    mmap_writers is how many threads write the address space (writer_op: mmap and munmap,
+    or mprotect, of WRITER_REGION_BYTES) while each round runs, to contend with the faults.
     folio_size_bytes is the one folio size the kernel may use (--folio-size; the base page:
     none), None where the run leaves the folio sizes as the system has them.
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
@@ -72,6 +77,8 @@ class RunSpec:
     directory: str | None = None
     wall_clock: str = "last-worker"
     folio_size_bytes: int | None = None
+    mmap_writers: int = 0
+    writer_op: str = "mmap"
 
     @property
     def memory_bytes(self) -> int:
@@ -237,6 +244,8 @@ def make_spec(
     oversubscribe: bool = False,
     wall_clock: str = "last-worker",
     folio_size_bytes: int | None = None,
+    mmap_writers: int = 0,
+    writer_op: str = "mmap",
 ) -> RunSpec:
     """Returns the RunSpec a user's choices resolve to; raises UsageError naming the first bad
     value, or CannotRunHere for a combination the fault type cannot run in.
@@ -255,6 +264,11 @@ def make_spec(
         reason = unsupported_reason(kind.name)
         if reason is not None:
             raise CannotRunHere(f"--folio-size does not apply to {kind.name}: {reason}")
+    if writer_op not in WRITER_OPS:
+        raise UsageError(f"unknown writer op {writer_op!r} (choose {' or '.join(WRITER_OPS)})")
+    if mmap_writers and mode == PROCESSES_MODE:
+        raise CannotRunHere("--mmap-writers contend for the workers' one address space, which only threads "
+                            "mode has (in processes mode each worker has its own): use --mode threads")
     ncpu = platform.online_cpus()
     if threads < 1:
         raise UsageError(f"threads {threads} must be positive")
@@ -287,6 +301,8 @@ def make_spec(
         directory=_file_directory(directory, object_size_bytes * object_count) if kind.uses_files else None,
         wall_clock=wall_clock,
         folio_size_bytes=folio_size_bytes,
+        mmap_writers=mmap_writers,
+        writer_op=writer_op,
     )
 
 

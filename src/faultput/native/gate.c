@@ -23,6 +23,11 @@
  *   abort()                    no more items are handed out this round
  *   stop()                     the round in flight ends at the next item, and parked
  *                              workers return None
+ *   contend(op, bytes, after_round) -> (round, ops), or None once stopped: an address-
+ *                              space writer (--mmap-writers): waits for the first round
+ *                              released after after_round, then repeats op (0: mmap and
+ *                              munmap bytes; 1: mprotect them, alternately writable and
+ *                              not) until that round ends; counts nothing between rounds
  *   fail(index, message)       a worker process says why it cannot go on
  *   forget_worker(index) -> message or None: a dead worker process no longer holds up
  *                              a round; returns what it said with fail(), if anything
@@ -653,6 +658,64 @@ Gate_fail(Gate *self, PyObject *args)
 }
 
 static PyObject *
+Gate_contend(Gate *self, PyObject *args)
+{
+    int op;
+    unsigned long long region_bytes, after_round;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "iKK", &op, &region_bytes, &after_round)) {
+        return NULL;
+    }
+    if ((op != 0 && op != 1) || region_bytes == 0) {
+        PyErr_Format(PyExc_ValueError, "contend: unknown op %d or empty region", op);
+        return NULL;
+    }
+    block_async_signals();
+    uint64_t this_round = 0, ops = 0;
+    int stopped, failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    gate_lock(g);
+    while (!g->stopping && g->rounds_released <= after_round) {
+        gate_wait_workers(g);
+    }
+    stopped = g->stopping;
+    this_round = g->rounds_released;
+    pthread_mutex_unlock(&g->lock);
+    if (!stopped) {
+        unsigned char *region = NULL;
+        if (op == 1) {
+            region = mmap(NULL, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            failed = region == MAP_FAILED ? errno : 0;
+        }
+        /* The round's end is read without the lock: a stale read costs one more operation. */
+        while (!failed && __atomic_load_n(&g->rounds_finished, __ATOMIC_ACQUIRE) < this_round
+               && !__atomic_load_n(&g->stopping, __ATOMIC_ACQUIRE)) {
+            if (op == 0) {
+                void *p = mmap(NULL, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (p == MAP_FAILED || munmap(p, region_bytes) != 0) {
+                    failed = errno;
+                }
+            } else if (mprotect(region, region_bytes, (ops & 1) ? PROT_READ | PROT_WRITE : PROT_READ) != 0) {
+                failed = errno;
+            }
+            ops++;
+        }
+        if (op == 1 && region != MAP_FAILED) {
+            (void) munmap(region, region_bytes);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        errno = failed;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (stopped) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(KK)", (unsigned long long) this_round, (unsigned long long) ops);
+}
+
+static PyObject *
 Gate_touch_error(Gate *self, PyObject *unused)
 {
     gate_shared_t *g = gate_of(self);
@@ -688,6 +751,9 @@ static PyMethodDef Gate_methods[] = {
     { "forget_worker", (PyCFunction) Gate_forget_worker, METH_VARARGS,
       "forget_worker(index) -> what it said with fail(), or None: a dead worker process no longer "
       "holds up the round." },
+    { "contend", (PyCFunction) Gate_contend, METH_VARARGS,
+      "contend(op, bytes, after_round) -> (round, ops) of the next round's address-space writes "
+      "(0: mmap+munmap, 1: mprotect), or None once stopped." },
     { "fail", (PyCFunction) Gate_fail, METH_VARARGS,
       "fail(index, message): a worker process says why it cannot go on, for the parent to report." },
     { "touch_error", (PyCFunction) Gate_touch_error, METH_NOARGS,

@@ -67,6 +67,11 @@ def summary(result: RunResult) -> str:
         ("wall time", f"{result.wall_ns / NS_PER_S:.3f} s", ""),
         ("CPU time", f"{result.cpu_ns / NS_PER_S:.3f} s", _cpu_time_detail(result)),
     ]
+    if result.writer_ops_per_second is not None:
+        op = "mmap+munmap" if spec.writer_op == "mmap" else "mprotect"
+        rows.append(("writer ops / second", _number(result.writer_ops_per_second),
+                     f"{spec.mmap_writers} address-space writer thread{'s' if spec.mmap_writers != 1 else ''}, "
+                     f"{op} of 64 KiB, while the rounds ran"))
     for label, value, detail in rows:
         line = f"  {label:<20} {value:>14}"
         if detail:
