@@ -281,7 +281,8 @@ def _run_command(argv: list[str]) -> int:
     from . import engine
     from .outputs import check_outputs
     from .outputs.seed import SeedProgress
-    from .outputs.summary import distinct_findings, folio_table, one_line, repeats_table, summary, sweep_table
+    from .outputs.summary import (distinct_findings, folio_table, one_line, repeats_table, scaling_text, summary,
+                                  sweep_table)
 
     exports = _exports(args)
     check_outputs(exports, inputs=[])
@@ -332,6 +333,9 @@ def _run_command(argv: list[str]) -> int:
             out.write("\n" + (repeats_table(results) if args.repeat > 1 else sweep_table(results)))
             if any(result.spec.folio_size_bytes for result in results):
                 out.write("\n" + folio_table(results))
+            fitted = scaling_text(results)
+            if fitted:
+                out.write("\n" + fitted)
             for finding in distinct_findings(results):
                 out.write(f"note: {finding}\n")
         return _finish(results, interruption, out, exports)

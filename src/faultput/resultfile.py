@@ -60,7 +60,21 @@ def document(results: list[RunResult], command_line: list[str]) -> dict:
         # The first run's facts, for a reader that wants one set; each result holds its own.
         "system": results[0].system if results else {},
         "results": [result_data(result) for result in results],
+        "scaling": _scaling_data(results),
     }
+
+
+def _scaling_data(results: list[RunResult]) -> list[dict]:
+    """Returns the USL fit of every configuration swept over enough thread counts (none
+    without scipy); derived from the results, stored for readers of the file."""
+    from . import scaling
+
+    if len({result.spec.threads for result in results}) < scaling.MIN_POINTS:
+        return []
+    return [{"configuration": label, "figure": "pages_per_wall_second", **fit.to_data(),
+             "efficiency": {str(t): e for t, e in (wall or {}).items()},
+             "cpu_efficiency": {str(t): e for t, e in (cpu or {}).items()}}
+            for label, fit, wall, cpu in scaling.fits(results)]
 
 
 def render(results: list[RunResult], command_line: list[str]) -> str:
@@ -397,6 +411,9 @@ def check_document(document) -> None:
     _timestamp(document, "started_at", "document", nullable=empty)
     _timestamp(document, "ended_at", "document", nullable=empty)
     _check_system(_get(document, "system", "document"), "system")
+    scaling = document.get("scaling", [])
+    if not isinstance(scaling, list) or not all(isinstance(item, dict) for item in scaling):
+        raise _Malformed("scaling", "a list of fits", scaling)
     for i, result in enumerate(_list(document, "results", "document")):
         _check_result(result, f"results[{i}]")
         _check_system(_get(result, "system", f"results[{i}]"), f"results[{i}].system")

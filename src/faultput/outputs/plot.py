@@ -122,6 +122,8 @@ def figure(files):
                 axis.bar([index], medians, yerr=errors, capsize=3, color=style["color"], label=label)
                 continue
             axis.errorbar(threads, medians, yerr=errors, capsize=3, label=label, markersize=5, **style)
+            if metric == "wall":
+                _draw_fit(axis, by_threads, value_of, style["color"])
             if 1 in by_threads and len(threads) > 1:
                 one = summaries[0].median if threads[0] == 1 else summaries[threads.index(1)].median
                 # Ideal: wall throughput grows with threads; throughput per CPU second stays flat.
@@ -150,9 +152,23 @@ def figure(files):
     fig.tight_layout(rect=(0, below_in / height_in, 1, 0.97))
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.3 / height_in), fontsize=8,
                ncol=columns, frameon=False)
-    fig.text(0.01, 0.08 / height_in, caption(all_series) + ("" if bars else " Dashed: ideal scaling from 1 thread."),
+    fig.text(0.01, 0.08 / height_in, caption(all_series) + ("" if bars else " Dashed: ideal scaling from 1 thread; "
+                                                            "dotted: the USL fit (4 or more thread counts)."),
              fontsize=8, va="bottom")
     return fig
+
+
+def _draw_fit(axis, by_threads, value_of, colour) -> None:
+    """Draws the Universal Scalability Law fitted to a series, where it has enough points."""
+    from .. import scaling
+
+    if len(by_threads) < scaling.MIN_POINTS or not scaling.available():
+        return
+    fitted = scaling.fit({t: [value_of(run) for run in runs] for t, runs in by_threads.items()})
+    low, high = min(by_threads), max(by_threads)
+    xs = [low + (high - low) * k / 100 for k in range(101)]
+    axis.plot(xs, [scaling.usl(x, fitted.lambda_, fitted.sigma.value, fitted.kappa.value) for x in xs],
+              linestyle=":", color=colour, alpha=0.8)
 
 
 def _efficiency_panel(axis, all_series, thread_counts: list[int]) -> None:

@@ -13,7 +13,7 @@ from ..resultfile import ResultFile
 from . import plot
 from .compare_table import spread, verdict
 from .facts import fact_rows
-from .summary import faults_per_page_text, folio_rows, format_cv, format_interval
+from .summary import faults_per_page_text, folio_rows, format_cv, format_interval, scaling_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 2em; max-width: 1200px; color: #222; }
@@ -93,6 +93,9 @@ def _file_section(result_file: ResultFile) -> str:
             if label not in rows:
                 rows.append(label)
     parts += [f'<p class="note">note ({_e(", ".join(rows))}): {_e(finding)}</p>' for finding, rows in notes.items()]
+    fitted = scaling_text(list(result_file.results))
+    if fitted:
+        parts.append(f"<pre>{_e(fitted)}</pre>")
     for title, threads, rows in folio_rows(list(result_file.results)):
         headers = ["folio size"] + [f"{label} x{t}" for t in threads for label in ("pages/wall-s", "faults/page", "change")]
         parts += [f"<p>{_e(title)}: by folio size and threads, change against {_e(rows[0][0])}</p>",

@@ -203,6 +203,35 @@ def folio_table(results: list[RunResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scaling_text(results: list[RunResult]) -> str:
+    """Returns the Universal Scalability Law fit of each configuration swept over at least 4
+    thread counts, with the parallel efficiency per thread count; a note where scipy is missing."""
+    from .. import scaling
+
+    swept = [label for label, by_threads in _thread_counts_by_config(results).items()
+             if len(by_threads) >= scaling.MIN_POINTS]
+    if not swept:
+        return ""
+    if not scaling.available():
+        return "note: the scalability fit (USL) needs scipy: pip install 'faultput[fit]'\n"
+    lines = []
+    for label, fit, wall, cpu in scaling.fits(results):
+        lines.append(f"USL fit of pages per wall second, {label}:")
+        lines.append(f"  {scaling.describe(fit)}")
+        if wall:
+            lines.append("  efficiency (wall)  " + "  ".join(f"x{t} {e:.0%}" for t, e in wall.items()))
+        if cpu:
+            lines.append("  per CPU second     " + "  ".join(f"x{t} {e:.0%}" for t, e in cpu.items()))
+    return "\n".join(lines) + "\n"
+
+
+def _thread_counts_by_config(results: list[RunResult]) -> dict[str, set[int]]:
+    counts: dict[str, set[int]] = {}
+    for result in results:
+        counts.setdefault(config_label(result.spec, with_threads=False), set()).add(result.spec.threads)
+    return counts
+
+
 def distinct_findings(results: list[RunResult]) -> list[str]:
     """Returns each configuration's findings once, from its first run (its repeats say the same
     with other numbers), in first-seen order."""
