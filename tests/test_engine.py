@@ -267,3 +267,12 @@ def test_writers_are_refused_in_processes_mode(small_spec):
 
     with pytest.raises(CannotRunHere, match="--mmap-writers contend for the workers' one address space"):
         small_spec(mode="processes", mmap_writers=1)
+
+
+def test_the_share_of_idle_cpus_is_measured_over_the_rounds(small_spec):
+    from faultput.outputs.summary import sweep_table
+
+    result = engine.run(small_spec(duration_s=0.3))
+    assert all(it.cpu_ticks is not None and 0 <= it.idle_ticks <= it.cpu_ticks for it in result.measured)
+    assert 0.0 <= result.idle_share <= 1.0
+    assert "idle" in sweep_table([result]).splitlines()[0]

@@ -116,3 +116,13 @@ def test_page_cache_folios_of_a_real_file_add_up_to_the_file(tmp_path):
         os.close(fd)
     assert folios is not None
     assert sum(pages * count for pages, count in folios.items()) == size // platform.page_size_bytes()
+
+
+def test_idle_and_all_ticks_are_summed_over_the_cpus_asked_for(proc):
+    (proc / "stat").write_text("cpu  100 0 50 800 50 0 0 0 0 0\n"
+                               "cpu0 10 0 5 80 5 0 0 0 0 0\n"
+                               "cpu1 20 1 10 60 9 0 0 0 0 0\n"
+                               "cpu10 1 1 1 1 1 1 1 1 0 0\n"
+                               "intr 12345\n")
+    assert platform.cpu_ticks([0]) == (85, 100)
+    assert platform.cpu_ticks([0, 1]) == (85 + 69, 100 + 100)

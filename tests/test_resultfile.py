@@ -21,7 +21,8 @@ from faultput.resultfile import MAX_FILE_BYTES, load
 # Fields where null is a valid value, and the one count that may be negative.
 NULLABLE = {"first_cpu", "worker_cpus", "directory", "stopped_by", "error", "observed_fault",
             "resident_added_bytes", "helper_cpu_ns", "resident_pages_per_page", "pages_per_wall_second",
-            "pages_per_cpu_second", "faults_per_page"}
+            "pages_per_cpu_second", "faults_per_page", "writer_ops_per_second", "idle_share", "writer_ops",
+            "idle_ticks", "cpu_ticks", "folio_size_bytes", "folio_counters", "page_cache_folios"}
 SIGNED = {"resident_added_bytes"}
 COMMANDS = ("compare", "export", "plot", "report")
 

@@ -437,6 +437,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         helper_before_ns = fault_type.helper_cpu_ns(state)
         # Which folio sizes the kernel used: read where the run allows large folios at all.
         folios_before = platform.mthp_counters() if spec.huge_pages in ("allow", "request") else None
+        cpus = spec.worker_cpus or sorted(platform.allowed_cpus())
+        idle_before, ticks_before = platform.cpu_ticks(cpus)
         emit("waking", None)
         if gate.release() is None:
             workers.check()
@@ -447,6 +449,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
         folios_after = platform.mthp_counters() if folios_before is not None else None
+        idle_after, ticks_after = platform.cpu_ticks(cpus)
         failed = gate.touch_error()
         if failed:
             raise RunError(f"{fault_type.name}: touching the objects failed: {os.strerror(failed)}")
@@ -457,6 +460,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             helper_cpu_ns=None if helper_before_ns is None else helper_after_ns - helper_before_ns,
             workers=tuple(WorkerRound(*measured) for measured in gate.worker_rounds()),
             writer_ops=workers.writer_ops(workers.rounds_released),
+            idle_ticks=idle_after - idle_before if ticks_before else None,
+            cpu_ticks=ticks_after - ticks_before if ticks_before else None,
             folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after))
     finally:
         _end_round(gate, workers)

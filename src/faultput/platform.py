@@ -145,6 +145,24 @@ def mthp_counters() -> dict[int, dict[str, int]]:
     return counters
 
 
+def cpu_ticks(cpus) -> tuple[int, int]:
+    """Returns (idle ticks, all ticks) summed over the given CPUs since boot, from /proc/stat
+    (idle counts idle and iowait; all counts every state but guest time, which is in user)."""
+    wanted = {f"cpu{cpu}" for cpu in cpus}
+    idle = total = 0
+    try:
+        lines = (PROC / "stat").read_text().splitlines()
+    except OSError:
+        return 0, 0
+    for line in lines:
+        fields = line.split()
+        if fields and fields[0] in wanted:
+            values = [int(value) for value in fields[1:9]]
+            idle += values[3] + values[4]
+            total += sum(values)
+    return idle, total
+
+
 def use_zero_page() -> bool:
     """Returns whether reads of anonymous memory may map the huge zero page."""
     return _read_int(SYS_THP / "use_zero_page") == 1

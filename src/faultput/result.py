@@ -86,6 +86,8 @@ class Iteration:
     main_end_ns is when the main thread saw the round end (the seed's clock).
     helper_cpu_ns is the CPU time of the fault type's helper thread during the
     round (the userfaultfd handler), None where there is none.
+    idle_ticks and cpu_ticks are how many of the /proc/stat ticks of the CPUs the workers
+    could use passed idle, and in all, over the round (None where not read).
     writer_ops is how many operations the address-space writers made during the round
     (None without writers).
     folio_counters is how much each large folio size's system-wide fault counters
@@ -107,6 +109,8 @@ class Iteration:
     workers: tuple[WorkerRound, ...]
     folio_counters: dict[int, dict[str, int]] | None = None
     writer_ops: int | None = None
+    idle_ticks: int | None = None
+    cpu_ticks: int | None = None
 
     def wall_ns_by(self, wall_clock: str) -> int:
         """Returns the wall time of this iteration in nanoseconds, ended as wall_clock says:
@@ -212,6 +216,14 @@ class RunResult:
                     total.setdefault(size, {}).setdefault(name, 0)
                     total[size][name] += delta
         return total
+
+    @property
+    def idle_share(self) -> float | None:
+        """Returns the share of the CPUs the workers could use that was idle during the measured
+        rounds (will-it-scale's idle column), or None where not measured."""
+        ticks = [(it.idle_ticks, it.cpu_ticks) for it in self.measured if it.cpu_ticks is not None]
+        total = sum(all_ticks for _, all_ticks in ticks)
+        return sum(idle for idle, _ in ticks) / total if total else None
 
     @property
     def writer_ops_per_second(self) -> float | None:

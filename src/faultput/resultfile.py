@@ -111,6 +111,7 @@ def result_data(result: RunResult) -> dict:
             "workers_cpu_ns": result.workers_cpu_ns,
             "helper_cpu_ns": result.helper_cpu_ns,
             "writer_ops_per_second": result.writer_ops_per_second,
+            "idle_share": result.idle_share,
             "pages_per_wall_second": result.pages_per_wall_second,
             "pages_per_cpu_second": result.pages_per_cpu_second,
             "minor_faults": result.minor_faults,
@@ -133,6 +134,8 @@ def result_data(result: RunResult) -> dict:
                 "resident_added_bytes": iteration.resident_added_bytes,
                 "helper_cpu_ns": iteration.helper_cpu_ns,
                 "writer_ops": iteration.writer_ops,
+                "idle_ticks": iteration.idle_ticks,
+                "cpu_ticks": iteration.cpu_ticks,
                 "folio_counters": (None if iteration.folio_counters is None else
                                    {str(size): counters for size, counters in iteration.folio_counters.items()}),
                 "workers": [
@@ -162,6 +165,7 @@ def result_from_data(data: dict) -> RunResult:
         Iteration(index=it["index"], warmup=it["warmup"], start_ns=it["start_ns"], end_ns=it["end_ns"],
                   main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
                   helper_cpu_ns=it["helper_cpu_ns"], writer_ops=it["writer_ops"],
+                  idle_ticks=it["idle_ticks"], cpu_ticks=it["cpu_ticks"],
                   folio_counters=(None if it["folio_counters"] is None else
                                   {int(size): dict(counters) for size, counters in it["folio_counters"].items()}),
                   workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
@@ -319,7 +323,7 @@ def _check_result(data, where: str) -> None:
         _int(summary, key, at)
     _int(summary, "helper_cpu_ns", at, nullable=True)
     for key in ("pages_per_wall_second", "pages_per_cpu_second", "faults_per_page", "resident_pages_per_page",
-                "writer_ops_per_second"):
+                "writer_ops_per_second", "idle_share"):
         value = _get(summary, key, at)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):
@@ -346,6 +350,8 @@ def _check_result(data, where: str) -> None:
         _int(iteration, "resident_added_bytes", at, -MAX_INT, MAX_INT, nullable=True)
         _int(iteration, "helper_cpu_ns", at, nullable=True)
         _int(iteration, "writer_ops", at, nullable=True)
+        _int(iteration, "idle_ticks", at, nullable=True)
+        _int(iteration, "cpu_ticks", at, nullable=True)
         counters = _get(iteration, "folio_counters", at)
         if counters is not None and not (isinstance(counters, dict) and all(
                 isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(moved, dict)

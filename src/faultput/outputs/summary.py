@@ -96,13 +96,17 @@ def sweep_table(results: list[RunResult]) -> str:
     labels = [config_label(result.spec, with_threads=False) for result in results]
     width = max(len("configuration"), *(len(label) for label in labels))
     lines = [f"{'configuration':<{width}}  {'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  "
-             f"{'faults/page':>11}  {'iterations':>10}"]
+             f"{'faults/page':>11}  {'idle':>5}  {'iterations':>10}"]
     for label, result in zip(labels, results):
         partial = "  partial" if result.interrupted else ""
         lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
                      f"{_number(result.pages_per_cpu_second):>14}  {faults_per_page_text(result.faults_per_page):>11}  "
-                     f"{len(result.measured):>10}{partial}")
+                     f"{_share(result.idle_share):>5}  {len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
 
 
 def one_line(result: RunResult, position: str) -> str:
@@ -149,6 +153,9 @@ def repeats_table(results: list[RunResult]) -> str:
                     "(--first-cpu 0), or a quieter machine (faultput info lists what disturbs).")
         faults = stats.summarize([run.faults_per_page for run in runs])
         lines.append(f"  {'faults per page':<20} median {faults_per_page_text(faults.median):>14}")
+        idle = [run.idle_share for run in runs if run.idle_share is not None]
+        if idle:
+            lines.append(f"  {'CPUs idle':<20} median {_share(stats.summarize(idle).median):>14}")
     for warning in warnings:
         lines.append(f"warning: {warning}")
     return "\n".join(lines) + "\n"
