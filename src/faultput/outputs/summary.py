@@ -112,9 +112,11 @@ def _share(value: float | None) -> str:
 def one_line(result: RunResult, position: str) -> str:
     """Returns a one-line account of one run of a sweep or of repeats."""
     partial = "  PARTIAL" if result.interrupted else ""
+    writers = ("" if result.writer_ops_per_second is None
+               else f", {_number(result.writer_ops_per_second)} writer ops/s")
     return (f"[{position}] {config_label(result.spec)}: {_number(result.pages_per_wall_second)} pages/wall-s, "
             f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {faults_per_page_text(result.faults_per_page)} "
-            f"faults/page{partial}\n")
+            f"faults/page{writers}{partial}\n")
 
 
 def format_interval(summary: stats.Summary) -> str:
@@ -153,6 +155,10 @@ def repeats_table(results: list[RunResult]) -> str:
                     "(--first-cpu 0), or a quieter machine (faultput info lists what disturbs).")
         faults = stats.summarize([run.faults_per_page for run in runs])
         lines.append(f"  {'faults per page':<20} median {faults_per_page_text(faults.median):>14}")
+        writer_ops = [run.writer_ops_per_second for run in runs if run.writer_ops_per_second is not None]
+        if writer_ops:
+            lines.append(f"  {'writer ops / second':<20} median {stats.summarize(writer_ops).median:>14,.0f}   "
+                         f"({spec.mmap_writers} {spec.writer_op} writer{'s' if spec.mmap_writers != 1 else ''})")
         idle = [run.idle_share for run in runs if run.idle_share is not None]
         if idle:
             lines.append(f"  {'CPUs idle':<20} median {_share(stats.summarize(idle).median):>14}")
