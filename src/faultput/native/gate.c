@@ -40,6 +40,7 @@
  *   finish_worker_round(g, index, round) -> 1 if it was the round's last worker: counts
  *                              a worker's round as done (lock held), ending the round
  *                              when none is left running
+ *   check_worker_index(g, index) -> 0, or -1 with a ValueError set for no such worker
  *   wait_main(self, done, interruptible) -> 1 when done(g), 0 if a watched process
  *                              ended first, -1 with a Python exception set (Ctrl-C)
  */
@@ -111,6 +112,7 @@ static int finish_worker_round(gate_shared_t *g, unsigned int index, uint64_t th
 static int wait_main(Gate *self, int (*done)(gate_shared_t *), int interruptible);
 static int all_parked_or_stopping(gate_shared_t *g);
 static int round_finished(gate_shared_t *g);
+static int check_worker_index(gate_shared_t *g, unsigned int index);
 
 static void
 ring_doorbell(gate_shared_t *g)
@@ -148,6 +150,16 @@ gate_wake_workers(gate_shared_t *g)
     atomic_fetch_add(&g->wake_sequence, 1);
     /* FUTEX_WAKE fails only for a bad address, which this word never is. */
     (void) syscall(SYS_futex, &g->wake_sequence, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static int
+check_worker_index(gate_shared_t *g, unsigned int index)
+{
+    if (index >= g->n_workers) {
+        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -490,8 +502,7 @@ Gate_work(Gate *self, PyObject *args)
     if (g == NULL || !PyArg_ParseTuple(args, "I", &index)) {
         return NULL;
     }
-    if (index >= g->n_workers) {
-        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+    if (check_worker_index(g, index) < 0) {
         return NULL;
     }
     block_async_signals();
@@ -616,8 +627,7 @@ Gate_forget_worker(Gate *self, PyObject *args)
     if (g == NULL || !PyArg_ParseTuple(args, "I", &index)) {
         return NULL;
     }
-    if (index >= g->n_workers) {
-        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+    if (check_worker_index(g, index) < 0) {
         return NULL;
     }
     gate_lock(g);
@@ -646,8 +656,7 @@ Gate_fail(Gate *self, PyObject *args)
     if (g == NULL || !PyArg_ParseTuple(args, "Is", &index, &message)) {
         return NULL;
     }
-    if (index >= g->n_workers) {
-        PyErr_Format(PyExc_ValueError, "worker index %u out of range", index);
+    if (check_worker_index(g, index) < 0) {
         return NULL;
     }
     gate_lock(g);
