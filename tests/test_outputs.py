@@ -203,7 +203,7 @@ def test_a_single_thread_count_is_drawn_as_bars():
 
 
 def test_the_caption_says_what_the_error_bars_are():
-    series = plot._series([file_of("r.json", [result_of(repeat=k) for k in range(5)])])
+    series = plot.series([file_of("r.json", [result_of(repeat=k) for k in range(5)])])
     assert plot.caption(series) == ("Points: medians of 5 runs. Error bars: confidence interval of the median "
                                     "(95%, or min to max where fewer runs cannot reach it).")
 

@@ -10,6 +10,7 @@ becomes one line on stderr and its exit code, and Ctrl-C becomes exit 130.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -96,7 +97,6 @@ class _Stdout:
     def _close(self) -> None:
         """Points fd 1 at /dev/null so that nothing, the interpreter's last flush included, fails again."""
         self.closed = True
-        import os
         try:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
@@ -376,8 +376,6 @@ def _progress_bar(total: int, enabled: bool):
     run has finished, never during one: no monitor thread, no timed refresh."""
     if not enabled or not sys.stderr.isatty():
         return None
-    import os
-
     import tqdm
 
     tqdm.tqdm.monitor_interval = 0

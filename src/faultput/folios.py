@@ -46,7 +46,7 @@ def unsupported_reason(fault_type: str) -> str | None:
                                    "chooses, not these settings")
 
 
-def wanted_settings(fault_type: str, folio_size_bytes: int, page_size_bytes: int) -> dict[str, str]:
+def wanted_settings(fault_type: str, folio_size_bytes: int) -> dict[str, str]:
     """Returns the settings a run of fault_type at folio_size_bytes needs: that size allowed
     (on madvise), every other size never."""
     leaf = SETTING_OF[fault_type]
@@ -69,7 +69,7 @@ class FolioSettings:
         """Sets what spec's folio size needs; journals the originals before the first change."""
         if spec.folio_size_bytes is None:
             return
-        wanted = wanted_settings(spec.fault_type, spec.folio_size_bytes, spec.page_size_bytes)
+        wanted = wanted_settings(spec.fault_type, spec.folio_size_bytes)
         current = platform.thp_settings()
         changes = {name: word for name, word in wanted.items() if current.get(name) != word}
         if not changes:
@@ -125,6 +125,7 @@ def restore_from_journal(journal: Path = JOURNAL) -> bool:
 
 def parse_folio_sizes(text: str, page_size_bytes: int) -> list[int]:
     """Returns the folio sizes of '4K,16K,64K,2M', each checked to be one the kernel offers."""
+    from .result import folio_label
     from .spec import format_bytes, parse_size
 
     sizes = []
@@ -136,12 +137,6 @@ def parse_folio_sizes(text: str, page_size_bytes: int) -> list[int]:
     for size in sizes:
         if size not in offered:
             raise UsageError(f"folio size {format_bytes(size)} is not one this kernel offers "
-                             f"(offered: {', '.join(short_size(s) for s in offered)})")
+                             f"(offered: {', '.join(folio_label(s) for s in offered)})")
     return list(dict.fromkeys(sizes))
 
-
-def short_size(size_bytes: int) -> str:
-    """Returns a folio size as the command line writes it: 4K, 64K, 2M."""
-    if size_bytes % (1 << 20) == 0:
-        return f"{size_bytes >> 20}M"
-    return f"{size_bytes >> 10}K"

@@ -69,8 +69,6 @@ def _scaling_data(results: list[RunResult]) -> list[dict]:
     without scipy); derived from the results, stored for readers of the file."""
     from . import scaling
 
-    if len({result.spec.threads for result in results}) < scaling.MIN_POINTS:
-        return []
     return [{"configuration": label, "figure": "pages_per_wall_second", **fit.to_data(),
              "efficiency": {str(t): e for t, e in (wall or {}).items()},
              "cpu_efficiency": {str(t): e for t, e in (cpu or {}).items()}}

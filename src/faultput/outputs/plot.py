@@ -48,17 +48,17 @@ def _pyplot():
     return pyplot
 
 
-def _series(files) -> dict[str, dict[int, list[RunResult]]]:
+def series(files) -> dict[str, dict[int, list[RunResult]]]:
     """Returns {series label: {threads: runs}}: one series per file and configuration (threads aside)."""
-    series: dict[str, dict[int, list[RunResult]]] = {}
+    found: dict[str, dict[int, list[RunResult]]] = {}
     for result_file in files:
         for runs in group_by_config(list(result_file.results)).values():
             spec = runs[0].spec
             label = config_label(spec, with_threads=False)
             if len(files) > 1:
                 label = f"{result_file.path}: {label}"
-            series.setdefault(label, {})[spec.threads] = runs
-    return series
+            found.setdefault(label, {})[spec.threads] = runs
+    return found
 
 
 def _style(index: int, count: int) -> dict:
@@ -97,7 +97,7 @@ def figure(files):
     pyplot = _pyplot()
     from matplotlib.ticker import FuncFormatter
 
-    all_series = _series(files)
+    all_series = series(files)
     if not all_series:
         raise UsageError("nothing to plot: the results hold no complete run")
     thread_counts = sorted({t for by_threads in all_series.values() for t in by_threads})

@@ -55,12 +55,11 @@ def _statistics_rows(result_file: ResultFile) -> list[list[str]]:
 def _facts_section(files: list[ResultFile]) -> str:
     """Returns the system facts once: those every file shares, then a column per file for
     those that differ."""
-    rows = [fact_rows(result_file.system) for result_file in files]
-    labels = [label for label, _ in rows[0]]
-    shared = [[label, values[0]] for label, *values in zip(labels, *[[v for _, v in r] for r in rows])
-              if len(set(values)) == 1]
-    differing = [[label, *values] for label, *values in zip(labels, *[[v for _, v in r] for r in rows])
-                 if len(set(values)) > 1]
+    columns = [fact_rows(result_file.system) for result_file in files]
+    facts = [[label, *(value for _, value in row)] for label, *row in
+             zip([label for label, _ in columns[0]], *columns)]
+    shared = [fact[:2] for fact in facts if len(set(fact[1:])) == 1]
+    differing = [fact for fact in facts if len(set(fact[1:])) > 1]
     parts = ["<h2>System</h2>", _table(["fact", "value"], shared, text_columns=2)]
     if differing:
         parts += ["<p>Facts that differ between the files:</p>",
@@ -74,7 +73,7 @@ def _plot(files: list[ResultFile]) -> str:
     if not plot.available():
         return ('<p class="note">No plot: plots need matplotlib '
                 "(<code>pip install 'faultput[plot]'</code>).</p>")
-    return f"<figure>{plot.svg(files)}<figcaption>{_e(plot.caption(plot._series(files)))}</figcaption></figure>"
+    return f"<figure>{plot.svg(files)}<figcaption>{_e(plot.caption(plot.series(files)))}</figcaption></figure>"
 
 
 def _file_section(result_file: ResultFile) -> str:
