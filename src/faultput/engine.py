@@ -443,9 +443,10 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         if gate.release() is None:
             workers.check()
             return None
-        workers.rounds_released += 1
         while (timed := gate.wait_done()) is None:
             workers.check()
+        # Counted once the round is over: no Python runs while the workers touch.
+        workers.rounds_released += 1
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
         folios_after = platform.mthp_counters() if folios_before is not None else None
