@@ -522,7 +522,7 @@ def test_sweep_writes_json_and_perfdata(tmp_path):
     assert completed.returncode == 0, completed.stderr
     counts = [1, 2][:NCPU] if NCPU < 4 else None
     document = json.loads(json_path.read_text())
-    assert document["schema"] == "faultput.result" and document["schema_version"] == 2
+    assert document["schema"] == "faultput.result" and document["schema_version"] == 3
     threads = [result["spec"]["threads"] for result in document["results"]]
     if counts:
         assert threads == counts

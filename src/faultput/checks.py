@@ -15,6 +15,10 @@ from .spec import format_bytes
 FAULTS_PER_PAGE_TOLERANCE = 0.10
 # Below this share of threads x wall time on a CPU, the workers were kept waiting.
 ON_CPU_SHARE_FLOOR = 0.85
+# How far the sampled mean latency x pages may stray from the touch loop's CPU time.
+LATENCY_CROSS_CHECK_TOLERANCE = 0.05
+# A share of dropped latency samples worth a word.
+DROPPED_SHARE_NOTE = 0.001
 
 
 def judge(result: RunResult, fault_type: FaultType,
@@ -70,6 +74,7 @@ def judge(result: RunResult, fault_type: FaultType,
                         f"{fault_type.name} takes its faults inside a system call, which getrusage counts "
                         "as page faults all the same.")
     findings += _off_cpu_findings(result, fault_type)
+    findings += _latency_findings(result, fault_type)
 
     touched = sum(iteration.pages_touched for iteration in result.measured)
     if touched != result.pages:
@@ -196,6 +201,64 @@ def _off_cpu_findings(result: RunResult, fault_type: FaultType) -> list[str]:
     return [f"The workers were on a CPU for only {share:.0%} of threads x wall time "
             f"({result.workers_cpu_ns / 1e9:.3f} s of {available_ns / 1e9:.3f} s): likely {cause}. "
             "Pages per wall second then measures waiting as well as faulting."]
+
+
+def latency_cross_check(result: RunResult) -> dict | None:
+    """Returns the sampled mean latency times the pages touched against the workers' CPU time
+    in the touch loop: {sampled_ns, touch_cpu_ns, ratio, holds, note}, note saying why where
+    it does not hold; None without latency samples."""
+    latency = result.latency
+    if latency is None or not latency.histogram.samples or not result.workers_cpu_ns:
+        return None
+    pages = sum(iteration.pages_touched for iteration in result.measured)
+    sampled_ns = latency.histogram.mean_ns * pages
+    ratio = sampled_ns / result.workers_cpu_ns
+    holds = abs(ratio - 1) <= LATENCY_CROSS_CHECK_TOLERANCE
+    note = None
+    if not holds:
+        spec = result.spec
+        mean = latency.histogram.mean_ns
+        if result.helper_cpu_ns is not None:
+            note = ("a uffd touch's time is the round trip through the handler thread, and the worker sleeps "
+                    "while the handler works: its CPU time leaves that out")
+        elif ratio > 1 and spec.threads > 1:
+            note = (f"with {spec.threads} threads a touch's time includes waits off the CPU (a contended lock, "
+                    "preemption), which the CPU time leaves out")
+        elif latency.timer_ns > 0.2 * mean:
+            note = (f"a touch costs little more than the timer here ({latency.timer_ns:,} ns of a {mean:,.0f} ns "
+                    "mean), so the loop between timed regions is a large share of the CPU time")
+        elif latency.every > 1:
+            note = (f"only every {latency.every}th page was timed: a sample's mean stands for pages that cost "
+                    "differently (a huge page fault and the pages it mapped)")
+        else:
+            note = ("the CPU time also counts the loop between timed touches, and the counter counts time the "
+                    "thread spent off the CPU")
+    return {"sampled_ns": round(sampled_ns), "touch_cpu_ns": result.workers_cpu_ns, "ratio": ratio,
+            "holds": holds, "note": note}
+
+
+def _latency_findings(result: RunResult, fault_type: FaultType) -> list[str]:
+    latency = result.latency
+    if latency is None:
+        return []
+    from .latency import aliasing_note
+
+    findings = []
+    if fault_type.helper_thread:
+        findings.append("uffd latency is the full round trip: the trap, the message to the handler thread, "
+                        "its UFFDIO_COPY or UFFDIO_ZEROPAGE, and the wake-up of the faulting thread.")
+    if latency.clock_note:
+        findings.append(f"Latency: {latency.clock_note}.")
+    huge_pages = result.system.get("huge_page_bytes") or platform.huge_page_bytes()
+    aliasing = aliasing_note(latency.every, huge_pages // result.spec.page_size_bytes)
+    if aliasing:
+        findings.append(f"Latency: {aliasing}.")
+    samples = latency.histogram.samples + latency.histogram.dropped
+    if samples and latency.histogram.dropped / samples > DROPPED_SHARE_NOTE:
+        findings.append(f"Latency: {latency.histogram.dropped:,} of {samples:,} samples were dropped because "
+                        "the thread moved to another CPU between the two counter reads; pin the threads "
+                        "(--first-cpu 0) to keep them.")
+    return findings
 
 
 def system_warnings(facts: dict) -> list[str]:

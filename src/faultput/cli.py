@@ -179,6 +179,11 @@ def _run_parser() -> _Parser:
     parser.add_argument("--writer-op", choices=WRITER_OPS, default=WRITER_OPS[0],
                         help="what the writers do in a loop: mmap and munmap 64 KiB, or mprotect it "
                              "(default: %(default)s)")
+    parser.add_argument("--latency", nargs="?", const=0, default=None, metavar="N",
+                        type=lambda t: parse_count(t, "latency interval", maximum=1 << 30),
+                        help="time single touches too: every Nth page, or by default every page unless "
+                             "that costs more than 3%% of throughput (chosen in the first warmup iteration; "
+                             "one is added if --warmup 0); prints percentiles, floors and a cross-check")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
     parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat", maximum=MAX_REPEATS),
@@ -261,7 +266,7 @@ def _specs(args) -> list:
                 access=args.access, mode=mode, directory=args.dir, first_cpu=args.first_cpu, thp=args.thp,
                 object_size_bytes=args.object_size, memory_bytes=args.memory, warmup_iterations=args.warmup,
                 oversubscribe=args.oversubscribe, folio_size_bytes=folio, mmap_writers=args.mmap_writers,
-                writer_op=args.writer_op)
+                writer_op=args.writer_op, latency_every=args.latency)
             check_runnable(spec)
             specs.append(spec)
         except CannotRunHere as refusal:

@@ -18,10 +18,12 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from typing import Callable, Optional
 
 from . import __version__, _core, checks, platform
+from .latency import CLOCKS, Histogram, Latency, SlowFault, SLOWEST, choose_every
 from .errors import RunError
 from .faults import get_fault_type
 from .layout import queue_capacity, work_queue
@@ -73,6 +75,96 @@ class Interruption:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+class _LatencySampler:
+    """--latency: calibrates the counter against CLOCK_MONOTONIC_RAW, measures the two floors,
+    sets each round's sampling before it is released, and collects the samples after it ended.
+
+    Ticks become nanoseconds in the touch loop itself, with the rate measured from the run's
+    first calibration point to one read just before the round's release; both clocks are
+    read again when each round ends, and the run's rate is the one over all of them.
+    """
+
+    CALIBRATION_S = 0.01
+    FLOOR_SAMPLES = 20_000
+
+    def __init__(self, spec: RunSpec, touch_mode: int):
+        self.spec = spec
+        self.clock, self.clock_note = platform.latency_clock()
+        self.every = spec.latency_every or 1
+        self.chosen = "given" if spec.latency_every else "auto"
+        self.auto_cost: float | None = None
+        self.first = _core.clock_pair(self.clock)
+        time.sleep(self.CALIBRATION_S)
+        self.last = _core.clock_pair(self.clock)
+        self.round_rates: list[float] = []
+        self.timer_floor, self.sample_cost_ns = self._floor(0, touch_mode)
+        self.mapped_floor = self._mapped_floor(touch_mode)
+        self.histograms: list[Histogram] = []
+        self.slowest: list[SlowFault] = []
+
+    def _rate(self, pair: tuple[int, int]) -> float:
+        """Returns counter ticks per nanosecond from the first calibration point to pair."""
+        ticks, ns = pair[0] - self.first[0], pair[1] - self.first[1]
+        return ticks / ns if ticks > 0 and ns > 0 else 1.0
+
+    def _mult(self, rate: float) -> int:
+        return max(1, round((1 << 32) / rate))
+
+    def _floor(self, address: int, touch_mode: int) -> tuple[Histogram, float]:
+        elapsed_ns, taken = _core.latency_floor(self.clock, self._mult(self._rate(self.last)), self.FLOOR_SAMPLES,
+                                                address, touch_mode)
+        return _histogram(taken), elapsed_ns / self.FLOOR_SAMPLES
+
+    def _mapped_floor(self, touch_mode: int) -> Histogram:
+        size = self.spec.page_size_bytes
+        address = platform.map_memory(size)
+        try:
+            _core.touch(address, size, size, _core.TOUCH_WRITE)
+            return self._floor(address, touch_mode)[0]
+        finally:
+            platform.unmap(address, size)
+
+    def before_round(self, gate: _core.Gate) -> None:
+        rate = self._rate(_core.clock_pair(self.clock))
+        self.round_rates.append(rate)
+        gate.set_latency(self.clock, self.every, self._mult(rate))
+
+    def after_round(self, gate: _core.Gate, iteration: Iteration, mapped: list[int]) -> None:
+        """Takes the round's samples: kept for a measured round, used to choose N after the first."""
+        self.last = _core.clock_pair(self.clock)
+        records = gate.latency_rounds()
+        histogram = Histogram.merge(_histogram(record) for record in records)
+        if self.chosen == "auto" and len(self.round_rates) == 1:
+            self.every, self.auto_cost = choose_every(self.sample_cost_ns, histogram.samples,
+                                                      iteration.workers_cpu_ns)
+        if iteration.warmup:
+            return
+        self.histograms.append(histogram)
+        size = self.spec.object_size_bytes
+        for record in records:
+            for ns, tick, address in record[4]:
+                k = next((k for k, start in enumerate(mapped) if start <= address < start + size), -1)
+                self.slowest.append(SlowFault(ns=ns, object_index=k, offset_bytes=address - mapped[k] if k >= 0 else 0,
+                                              iteration=iteration.index,
+                                              at_s=(tick - self.first[0]) / self._rate(self.last) / 1e9))
+        self.slowest = sorted(self.slowest, key=lambda fault: -fault.ns)[:SLOWEST]
+
+    def result(self) -> Latency:
+        rate = self._rate(self.last)
+        spread = max((abs(used / rate - 1) for used in self.round_rates), default=0.0)
+        return Latency(every=self.every, chosen=self.chosen, clock=CLOCKS[self.clock],
+                       ticks_per_second=rate * 1e9, calibration_spread=spread,
+                       histogram=Histogram.merge(self.histograms), slowest=tuple(self.slowest),
+                       timer_floor=self.timer_floor, mapped_floor=self.mapped_floor,
+                       sample_cost_ns=self.sample_cost_ns, auto_cost=self.auto_cost, clock_note=self.clock_note)
+
+
+def _histogram(taken) -> Histogram:
+    """Returns the Histogram of one native record, (samples, dropped, sum_ns, max_ns, slowest, buckets)."""
+    samples, dropped, sum_ns, max_ns, _, buckets = taken
+    return Histogram(tuple(buckets), samples, dropped, sum_ns, max_ns)
 
 
 def _timestamp() -> str:
@@ -330,7 +422,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     emit = on_event or _no_event
     fault_type = get_fault_type(spec.fault_type)
     started_at = _timestamp()
-    gate = _core.Gate(spec.threads, queue_capacity(spec))
+    gate = _core.Gate(spec.threads, queue_capacity(spec), latency=spec.latency_every is not None)
     iterations: list[Iteration] = []
     stopped_by: str | None = None
     error: str | None = None
@@ -338,6 +430,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     directory = None
     state = None
     workers = None
+    sampler = None
     interruption.gate = gate
     if interruption.signal_name is not None:
         gate.stop()
@@ -348,6 +441,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                                      platform.private_directory, spec.directory)
         state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
         state.resident_kind = fault_type.resident_kind_for(spec)
+        if spec.latency_every is not None:
+            sampler = _system_call("measuring the latency floors", _LatencySampler, spec, fault_type.touch_mode)
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
         workers = worker_kind(gate, spec, fault_type, state)
         workers.start()
@@ -366,7 +461,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                 workers.check()
             workers.check()
             emit("caught_up", None)
-            iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit)
+            iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit, sampler)
             if iteration is None or interruption.signal_name is not None:
                 # A round cut short by a signal measured only part of the objects: drop it.
                 break
@@ -395,7 +490,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     result = RunResult(spec=spec, tool_version=__version__, system=platform.system_facts(),
                        started_at=started_at, ended_at=_timestamp(), iterations=tuple(iterations),
                        interrupted=stopped_by is not None or error is not None,
-                       stopped_by=stopped_by, error=error, page_cache_folios=folios)
+                       stopped_by=stopped_by, error=error, page_cache_folios=folios,
+                       latency=sampler.result() if sampler is not None else None)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
 
@@ -417,7 +513,7 @@ def _resident(resident_kind: str | None, spec: RunSpec) -> int | None:
 
 
 def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup: bool,
-               emit) -> Iteration | None:
+               emit, sampler: _LatencySampler | None = None) -> Iteration | None:
     """Runs one iteration: map, prepare, release, wait, undo, unmap.
 
     Returns the iteration, or None if the gate was stopped. Whatever happens, and
@@ -439,6 +535,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         folios_before = platform.mthp_counters() if spec.huge_pages in ("allow", "request") else None
         cpus = spec.worker_cpus or sorted(platform.allowed_cpus())
         idle_before, ticks_before = platform.cpu_ticks(cpus)
+        if sampler is not None:
+            sampler.before_round(gate)
         emit("waking", None)
         if gate.release() is None:
             workers.check()
@@ -455,7 +553,7 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         if failed:
             raise RunError(f"{fault_type.name}: touching the objects failed: {os.strerror(failed)}")
         start_ns, end_ns, main_end_ns = timed
-        return Iteration(
+        iteration = Iteration(
             index=number, warmup=warmup, start_ns=start_ns, end_ns=end_ns, main_end_ns=main_end_ns,
             resident_added_bytes=None if resident_before is None else resident_after - resident_before,
             helper_cpu_ns=None if helper_before_ns is None else helper_after_ns - helper_before_ns,
@@ -464,6 +562,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             idle_ticks=idle_after - idle_before if ticks_before else None,
             cpu_ticks=ticks_after - ticks_before if ticks_before else None,
             folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after))
+        if sampler is not None:
+            sampler.after_round(gate, iteration, mapped)
+        return iteration
     finally:
         _end_round(gate, workers)
         try:

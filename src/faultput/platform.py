@@ -658,11 +658,35 @@ def cpu_model() -> str | None:
     return None
 
 
+def cpu_flags() -> set[str]:
+    """Returns the CPU feature flags /proc/cpuinfo lists (x86's "flags", arm64's "Features")."""
+    for line in (_read_text(PROC / "cpuinfo") or "").splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def latency_clock() -> tuple[int, str | None]:
+    """Returns the counter --latency times touches with, as the native core numbers it, and
+    why not a cycle counter where it falls back to CLOCK_MONOTONIC_RAW (None where it does not):
+    the TSC where it is invariant (constant_tsc and nonstop_tsc), arm64's virtual counter."""
+    machine = os.uname().machine
+    if machine == "x86_64" and _core.clock_available(_core.LAT_CLOCK_TSC):
+        missing = {"constant_tsc", "nonstop_tsc", "rdtscp"} - cpu_flags()
+        if not missing:
+            return _core.LAT_CLOCK_TSC, None
+        return _core.LAT_CLOCK_MONOTONIC, (f"the TSC is not invariant or not readable with rdtscp here (no "
+                                           f"{', '.join(sorted(missing))}): timed with CLOCK_MONOTONIC_RAW")
+    if machine == "aarch64" and _core.clock_available(_core.LAT_CLOCK_CNTVCT):
+        return _core.LAT_CLOCK_CNTVCT, None
+    return _core.LAT_CLOCK_MONOTONIC, f"no cycle counter is read on {machine}: timed with CLOCK_MONOTONIC_RAW"
+
+
 def hypervisor() -> str | None:
     """Returns the hypervisor this machine runs under ("KVM", "Xen"...), "unknown" if one is
     flagged but not named ("yes (type not exposed)"), or None on bare metal."""
-    flagged = any(line.startswith("flags") and " hypervisor" in line
-                  for line in (_read_text(PROC / "cpuinfo") or "").splitlines())
+    flagged = "hypervisor" in cpu_flags()
     named = _read_text(Path("/sys/hypervisor/type"))
     vendor = _read_text(Path("/sys/class/dmi/id/sys_vendor")) or ""
     product = _read_text(Path("/sys/class/dmi/id/product_name")) or ""

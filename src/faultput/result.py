@@ -9,6 +9,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .latency import Latency
 from .spec import RunSpec
 
 # What makes two results measurements of the same thing, so that they can be pooled or compared.
@@ -146,6 +147,7 @@ class RunResult:
     observed_fault and findings are the judgement of checks.judge on the kernel's counts.
     page_cache_folios is how the page cache held a file-backed type's file after the run,
     {pages per folio: folios} (None where not measured: other types, or no root).
+    latency is what --latency measured (None without it).
     interrupted marks a partial result: stopped_by names the signal that stopped it
     (SIGINT, SIGTERM), error the failure that ended it (a worker process that died).
     """
@@ -163,6 +165,7 @@ class RunResult:
     observed_fault: str | None = None
     findings: tuple[str, ...] = field(default=())
     page_cache_folios: dict[int, int] | None = None
+    latency: Latency | None = None
 
     @property
     def measured(self) -> tuple[Iteration, ...]:

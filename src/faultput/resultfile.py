@@ -21,11 +21,14 @@ from dataclasses import dataclass
 
 from . import __version__
 from .errors import UsageError
+from .latency import LAYOUT, BUCKETS, CLOCKS, Histogram, Latency, SlowFault
 from .result import LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, Iteration, RunResult, WorkerRound
 from .spec import RunSpec
 
 SCHEMA = "faultput.result"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Version 2 files (before --latency) read as results without latency.
+READABLE_VERSIONS = (2, 3)
 
 # A result file of a week-long sweep is a few megabytes; anything far larger is not one.
 MAX_FILE_BYTES = 256 << 20
@@ -121,6 +124,7 @@ def result_data(result: RunResult) -> dict:
         "findings": list(result.findings),
         "page_cache_folios": (None if result.page_cache_folios is None else
                               {str(pages): count for pages, count in sorted(result.page_cache_folios.items())}),
+        "latency": _latency_data(result),
         "iterations": [
             {
                 "index": iteration.index,
@@ -153,6 +157,59 @@ def result_data(result: RunResult) -> dict:
     }
 
 
+def _histogram_data(histogram: Histogram) -> dict:
+    return {"samples": histogram.samples, "dropped": histogram.dropped, "sum_ns": histogram.sum_ns,
+            "max_ns": histogram.max_ns, "counts": [list(pair) for pair in histogram.counts]}
+
+
+def _latency_data(result: RunResult) -> dict | None:
+    """Returns what --latency measured as the document holds it: the raw histograms with their
+    layout (so that files merge exactly), and the figures derived from them for readers."""
+    from .checks import latency_cross_check
+
+    latency = result.latency
+    if latency is None:
+        return None
+    raw = latency.histogram.percentiles()
+    return {
+        "every": latency.every,
+        "chosen": latency.chosen,
+        "auto_cost": latency.auto_cost,
+        "clock": latency.clock,
+        "clock_note": latency.clock_note,
+        "ticks_per_second": latency.ticks_per_second,
+        "calibration_spread": latency.calibration_spread,
+        "sample_cost_ns": latency.sample_cost_ns,
+        "layout": dict(LAYOUT),
+        "histogram": _histogram_data(latency.histogram),
+        "timer_floor": _histogram_data(latency.timer_floor),
+        "mapped_floor": _histogram_data(latency.mapped_floor),
+        "slowest": [dataclasses.asdict(fault) for fault in latency.slowest],
+        "mean_ns": latency.histogram.mean_ns,
+        "percentiles_ns": raw,
+        "net_percentiles_ns": {label: latency.net(value) for label, value in raw.items()},
+        "cross_check": latency_cross_check(result),
+    }
+
+
+def _histogram_from_data(data: dict) -> Histogram:
+    return Histogram(counts=tuple((index, count) for index, count in data["counts"]), samples=data["samples"],
+                     dropped=data["dropped"], sum_ns=data["sum_ns"], max_ns=data["max_ns"])
+
+
+def _latency_from_data(data: dict | None) -> Latency | None:
+    if data is None:
+        return None
+    return Latency(every=data["every"], chosen=data["chosen"], clock=data["clock"],
+                   ticks_per_second=data["ticks_per_second"], calibration_spread=data["calibration_spread"],
+                   histogram=_histogram_from_data(data["histogram"]),
+                   slowest=tuple(SlowFault(**fault) for fault in data["slowest"]),
+                   timer_floor=_histogram_from_data(data["timer_floor"]),
+                   mapped_floor=_histogram_from_data(data["mapped_floor"]),
+                   sample_cost_ns=data["sample_cost_ns"], auto_cost=data["auto_cost"],
+                   clock_note=data["clock_note"])
+
+
 def result_from_data(data: dict) -> RunResult:
     """Returns the RunResult that result_data() wrote, from a document check_document() passed."""
     spec_data = dict(data["spec"])
@@ -175,7 +232,8 @@ def result_from_data(data: dict) -> RunResult:
                      repeat=data["repeat"],
                      observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]),
                      page_cache_folios=(None if data["page_cache_folios"] is None else
-                                        {int(pages): count for pages, count in data["page_cache_folios"].items()}))
+                                        {int(pages): count for pages, count in data["page_cache_folios"].items()}),
+                     latency=_latency_from_data(data.get("latency")))
 
 
 class _Malformed(Exception):
@@ -267,6 +325,55 @@ def _get(data: dict, key: str, where: str):
     return data[key]
 
 
+def _check_histogram(data, where: str) -> None:
+    _object(data, where)
+    samples = _int(data, "samples", where)
+    _int(data, "dropped", where)
+    _int(data, "sum_ns", where)
+    _int(data, "max_ns", where)
+    counts = _list(data, "counts", where)
+    previous, total = -1, 0
+    for k, pair in enumerate(counts):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(_is_int(v) for v in pair)
+                and previous < pair[0] < BUCKETS and 0 < pair[1] <= MAX_INT):
+            raise _Malformed(f"{where}.counts[{k}]", f"[bucket index below {BUCKETS}, count], in rising bucket "
+                             "order", pair)
+        previous = pair[0]
+        total += pair[1]
+    if total != samples:
+        raise _Malformed(f"{where}.samples", f"the sum of the counts ({total})", samples)
+
+
+def _check_latency(data, where: str) -> None:
+    _object(data, where)
+    _int(data, "every", where, 1)
+    _str(data, "chosen", where, ("given", "auto"))
+    if _get(data, "auto_cost", where) is not None:
+        _float(data, "auto_cost", where, positive=False)
+    _str(data, "clock", where, tuple(CLOCKS.values()))
+    _str(data, "clock_note", where, nullable=True)
+    _float(data, "ticks_per_second", where)
+    _float(data, "calibration_spread", where, positive=False)
+    _float(data, "sample_cost_ns", where, positive=False)
+    layout = _get(data, "layout", where)
+    if layout != LAYOUT:
+        raise _Malformed(f"{where}.layout", f"this faultput's bucket layout {json.dumps(LAYOUT)}", layout)
+    for key in ("histogram", "timer_floor", "mapped_floor"):
+        _check_histogram(_get(data, key, where), f"{where}.{key}")
+    slowest = _list(data, "slowest", where)
+    for k, fault in enumerate(slowest):
+        at = f"{where}.slowest[{k}]"
+        _object(fault, at)
+        if set(fault) != {field.name for field in dataclasses.fields(SlowFault)}:
+            raise _Malformed(at, "an object of " + ", ".join(f.name for f in dataclasses.fields(SlowFault)),
+                             sorted(fault))
+        _int(fault, "ns", at)
+        _int(fault, "object_index", at, -1)
+        _int(fault, "offset_bytes", at)
+        _int(fault, "iteration", at)
+        _float(fault, "at_s", at, positive=False)
+
+
 def _check_spec(spec: dict, where: str) -> None:
     from .faults import all_fault_types
     from .spec import MAX_THREADS, MODES, VARIANTS, WRITER_OPS
@@ -298,6 +405,8 @@ def _check_spec(spec: dict, where: str) -> None:
     _str(spec, "wall_clock", where, (LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK))
     _int(spec, "mmap_writers", where, 0, MAX_THREADS)
     _str(spec, "writer_op", where, WRITER_OPS)
+    if "latency_every" in spec:
+        _int(spec, "latency_every", where, 0, 1 << 40, nullable=True)
     folio = _int(spec, "folio_size_bytes", where, page, 1 << 40, nullable=True)
     if folio is not None and (folio & (folio - 1)):
         raise _Malformed(f"{where}.folio_size_bytes", "a power of two", folio)
@@ -336,6 +445,8 @@ def _check_result(data, where: str) -> None:
             key.isascii() and key.isdigit() and 0 < int(key) < 1 << 30 and _is_int(count) and 0 < count <= MAX_INT
             for key, count in folios.items())):
         raise _Malformed(f"{where}.page_cache_folios", "null or {pages per folio: folios}", folios)
+    if data.get("latency") is not None:
+        _check_latency(data["latency"], f"{where}.latency")
     for i, iteration in enumerate(_list(data, "iterations", where)):
         at = f"{where}.iterations[{i}]"
         _object(iteration, at)
@@ -468,9 +579,9 @@ def load(path: str) -> ResultFile:
         raise UsageError(f"{path!r} is not a faultput result file (no schema {SCHEMA!r}); "
                          "write one with faultput run --json")
     version = document.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise UsageError(f"result file {path!r} has schema version {json.dumps(version)[:20]}; this "
-                         f"faultput reads version {SCHEMA_VERSION}")
+                         f"faultput reads versions {READABLE_VERSIONS[0]} to {READABLE_VERSIONS[-1]}")
     try:
         check_document(document)
     except _Malformed as error:

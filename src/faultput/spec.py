@@ -55,6 +55,9 @@ class RunSpec:
     or mprotect, of WRITER_REGION_BYTES) while each round runs, to contend with the faults.
     folio_size_bytes is the one folio size the kernel may use (--folio-size; the base page:
     none), None where the run leaves the folio sizes as the system has them.
+    latency_every is how --latency samples: None without it, 0 for the default (every page
+    unless that costs more than 3% of throughput, chosen in the first warmup iteration),
+    else every Nth page.
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
@@ -79,6 +82,7 @@ class RunSpec:
     folio_size_bytes: int | None = None
     mmap_writers: int = 0
     writer_op: str = "mmap"
+    latency_every: int | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -246,6 +250,7 @@ def make_spec(
     folio_size_bytes: int | None = None,
     mmap_writers: int = 0,
     writer_op: str = "mmap",
+    latency_every: int | None = None,
 ) -> RunSpec:
     """Returns the RunSpec a user's choices resolve to; raises UsageError naming the first bad
     value, or CannotRunHere for a combination the fault type cannot run in.
@@ -264,6 +269,14 @@ def make_spec(
         reason = unsupported_reason(kind.name)
         if reason is not None:
             raise CannotRunHere(f"--folio-size does not apply to {kind.name}: {reason}")
+    if latency_every is not None and kind.touch == "populate":
+        raise CannotRunHere(f"--latency does not apply to {kind.name}: it faults a whole object in one "
+                            "madvise call, so no single page has a time of its own")
+    if latency_every is not None and latency_every < 0:
+        raise UsageError(f"latency interval {latency_every} must be positive")
+    if latency_every == 0:
+        # The default interval is chosen in a first round that samples every page.
+        warmup_iterations = max(warmup_iterations, 1)
     if writer_op not in WRITER_OPS:
         raise UsageError(f"unknown writer op {writer_op!r} (choose {' or '.join(WRITER_OPS)})")
     if mmap_writers and mode == PROCESSES_MODE:
@@ -303,6 +316,7 @@ def make_spec(
         folio_size_bytes=folio_size_bytes,
         mmap_writers=mmap_writers,
         writer_op=writer_op,
+        latency_every=latency_every,
     )
 
 

@@ -3,7 +3,13 @@
  * and the last worker finishing no Python runs at all (Python type Gate). It lives in
  * one MAP_SHARED region, so forked worker processes use it as threads do.
  *
- *   Gate(workers, capacity)    a gate for that many workers and queue items
+ *   Gate(workers, capacity, latency=False)  a gate for that many workers and queue items;
+ *                              with latency, a per-fault latency record per worker too
+ *   set_latency(clock, every, mult)  how the next rounds sample (latency gates only)
+ *   latency_rounds()           each worker's latency record since the last call, emptied
+ *                              (lat_take's tuples)
+ *   inject_latency_sample(index, before, cpu_before, after, cpu_after, address): records
+ *                              one sample into a worker's record as the loop does (tests)
  *   load(items, stride, touch) the next round's work queue
  *   watch(pidfds)              worker processes whose end also wakes the waits below
  *   wait_parked() -> bool      waits until every worker is parked (or the gate is
@@ -90,6 +96,8 @@ typedef struct {
     worker_round_t *stats;       /* per worker: its share of the last finished round */
     char (*failures)[FAILURE_BYTES]; /* per worker: why a worker process could not go on */
     work_item_t *items;
+    latency_worker_t *latency;   /* per worker, or NULL without --latency */
+    latency_setup_t latency_setup;
     /* Alone on its cache line: the seed pads its atomic index likewise. */
     _Alignas(CACHE_LINE_BYTES) atomic_size_t next_item;
     char padding[CACHE_LINE_BYTES - sizeof(atomic_size_t)];
@@ -113,6 +121,15 @@ static int wait_main(Gate *self, int (*done)(gate_shared_t *), int interruptible
 static int all_parked_or_stopping(gate_shared_t *g);
 static int round_finished(gate_shared_t *g);
 static int check_worker_index(gate_shared_t *g, unsigned int index);
+static latency_worker_t *latency_record(gate_shared_t *g, unsigned int index);
+
+/* Worker index's latency record: records are cache-line padded, so not an array index. */
+static latency_worker_t *
+latency_record(gate_shared_t *g, unsigned int index)
+{
+    size_t stride = (sizeof(latency_worker_t) + CACHE_LINE_BYTES - 1) / CACHE_LINE_BYTES * CACHE_LINE_BYTES;
+    return (latency_worker_t *) ((char *) g->latency + index * stride);
+}
 
 static void
 ring_doorbell(gate_shared_t *g)
@@ -179,14 +196,15 @@ finish_worker_round(gate_shared_t *g, unsigned int index, uint64_t this_round)
 static int
 Gate_init(Gate *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = { "workers", "capacity", NULL };
+    static char *kwlist[] = { "workers", "capacity", "latency", NULL };
     unsigned int workers;
     unsigned long long capacity;
+    int latency = 0;
     if (self->shared != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Gate already initialized");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "IK", kwlist, &workers, &capacity)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "IK|p", kwlist, &workers, &capacity, &latency)) {
         return -1;
     }
     if (workers == 0) {
@@ -195,6 +213,12 @@ Gate_init(Gate *self, PyObject *args, PyObject *kwds)
     }
     size_t bytes = sizeof(gate_shared_t) + workers * (2 * sizeof(uint64_t) + sizeof(worker_round_t) + FAILURE_BYTES)
                    + (size_t) capacity * sizeof(work_item_t);
+    size_t latency_offset = (bytes + CACHE_LINE_BYTES - 1) / CACHE_LINE_BYTES * CACHE_LINE_BYTES;
+    if (latency) {
+        /* Each record starts on its own cache line, so workers never share one. */
+        bytes = latency_offset + workers * ((sizeof(latency_worker_t) + CACHE_LINE_BYTES - 1)
+                                            / CACHE_LINE_BYTES * CACHE_LINE_BYTES);
+    }
     gate_shared_t *g = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (g == MAP_FAILED) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -233,6 +257,15 @@ Gate_init(Gate *self, PyObject *args, PyObject *kwds)
     g->stats = (worker_round_t *) (g->round_done + workers);
     g->failures = (char (*)[FAILURE_BYTES]) (g->stats + workers);
     g->items = (work_item_t *) (g->failures + workers);
+    if (latency) {
+        g->latency = (latency_worker_t *) ((char *) g + latency_offset);
+        for (unsigned int i = 0; i < workers; i++) {
+            lat_reset(latency_record(g, i));
+        }
+        g->latency_setup.clock = LAT_CLOCK_MONOTONIC;
+        g->latency_setup.every = 1;
+        g->latency_setup.mult = (uint64_t) 1 << 32;
+    }
     atomic_init(&g->next_item, 0);
     self->shared = g;
     self->shared_bytes = bytes;
@@ -527,6 +560,8 @@ Gate_work(Gate *self, PyObject *args)
     const work_item_t *items = g->items;
     size_t n_items = g->n_items, stride_bytes = g->stride_bytes;
     int touch = g->touch;
+    latency_setup_t latency_setup = g->latency_setup;
+    latency_worker_t *latency = g->latency != NULL ? latency_record(g, index) : NULL;
     pthread_mutex_unlock(&g->lock);
 
     if (!stopped) {
@@ -536,7 +571,7 @@ Gate_work(Gate *self, PyObject *args)
             if (i >= n_items) {
                 break;
             }
-            touch_item(&items[i], stride_bytes, touch, &round);
+            touch_item(&items[i], stride_bytes, touch, &round, &latency_setup, latency);
         }
         round.end_ns = monotonic_ns();
 
@@ -737,7 +772,105 @@ Gate_touch_error(Gate *self, PyObject *unused)
     return PyLong_FromLong(failed);
 }
 
+static gate_shared_t *
+latency_gate_of(Gate *self)
+{
+    gate_shared_t *g = gate_of(self);
+    if (g != NULL && g->latency == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this gate was made without latency=True");
+        return NULL;
+    }
+    return g;
+}
+
+static PyObject *
+Gate_set_latency(Gate *self, PyObject *args)
+{
+    int clock;
+    unsigned long long every, mult;
+    gate_shared_t *g = latency_gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "iKK", &clock, &every, &mult)) {
+        return NULL;
+    }
+    if (check_latency_setup(clock, every) < 0) {
+        return NULL;
+    }
+    gate_lock(g);
+    if (g->running != 0) {
+        pthread_mutex_unlock(&g->lock);
+        PyErr_SetString(PyExc_RuntimeError, "cannot change the sampling while a round runs");
+        return NULL;
+    }
+    g->latency_setup.clock = clock;
+    g->latency_setup.every = every;
+    g->latency_setup.mult = mult;
+    for (unsigned int i = 0; i < g->n_workers; i++) {
+        latency_record(g, i)->countdown = 1;
+    }
+    pthread_mutex_unlock(&g->lock);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Gate_latency_rounds(Gate *self, PyObject *unused)
+{
+    gate_shared_t *g = latency_gate_of(self);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *records = PyList_New(g->n_workers);
+    if (records == NULL) {
+        return NULL;
+    }
+    gate_lock(g);
+    if (g->running != 0) {
+        pthread_mutex_unlock(&g->lock);
+        Py_DECREF(records);
+        PyErr_SetString(PyExc_RuntimeError, "cannot take the latency records while a round runs");
+        return NULL;
+    }
+    for (unsigned int i = 0; i < g->n_workers; i++) {
+        PyObject *taken = lat_take(latency_record(g, i));
+        if (taken == NULL) {
+            pthread_mutex_unlock(&g->lock);
+            Py_DECREF(records);
+            return NULL;
+        }
+        PyList_SET_ITEM(records, i, taken);
+    }
+    pthread_mutex_unlock(&g->lock);
+    return records;
+}
+
+static PyObject *
+Gate_inject_latency_sample(Gate *self, PyObject *args)
+{
+    unsigned int index, cpu_before, cpu_after;
+    unsigned long long before, after, address;
+    gate_shared_t *g = latency_gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "IKIKIK", &index, &before, &cpu_before, &after, &cpu_after, &address)) {
+        return NULL;
+    }
+    if (check_worker_index(g, index) < 0) {
+        return NULL;
+    }
+    gate_lock(g);
+    lat_record(latency_record(g, index), before, cpu_before, after, cpu_after, g->latency_setup.mult,
+               (const unsigned char *) (uintptr_t) address);
+    pthread_mutex_unlock(&g->lock);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Gate_methods[] = {
+    { "set_latency", (PyCFunction) Gate_set_latency, METH_VARARGS,
+      "set_latency(clock, every, mult): the next rounds time every `every`th page; ticks to ns as "
+      "(ticks * mult) >> 32." },
+    { "latency_rounds", (PyCFunction) Gate_latency_rounds, METH_NOARGS,
+      "latency_rounds() -> each worker's (samples, dropped, sum_ns, max_ns, slowest, buckets) since "
+      "the last call; the records are emptied." },
+    { "inject_latency_sample", (PyCFunction) Gate_inject_latency_sample, METH_VARARGS,
+      "inject_latency_sample(index, before, cpu_before, after, cpu_after, address): one sample "
+      "recorded as the touch loop records it (for tests)." },
     { "load", (PyCFunction) Gate_load, METH_VARARGS,
       "load(items, stride_bytes, touch): the next round's work queue of (address, size) pairs." },
     { "watch", (PyCFunction) Gate_watch, METH_VARARGS,

@@ -38,7 +38,7 @@ core_touch(PyObject *self, PyObject *args)
     work_item_t item = { (unsigned char *) (uintptr_t) address, (size_t) size_bytes };
     worker_round_t round = { 0 };
     Py_BEGIN_ALLOW_THREADS
-    touch_item(&item, (size_t) stride_bytes, touch, &round);
+    touch_item(&item, (size_t) stride_bytes, touch, &round, NULL, NULL);
     Py_END_ALLOW_THREADS
     if (round.touch_errno != 0) {
         errno = round.touch_errno;
@@ -182,7 +182,21 @@ PyInit__core(void)
         Py_DECREF(m);
         return NULL;
     }
+    for (PyMethodDef *method = latency_methods; method->ml_name != NULL; method++) {
+        PyObject *function = PyCFunction_New(method, NULL);
+        if (function == NULL || PyModule_AddObject(m, method->ml_name, function) < 0) {
+            Py_XDECREF(function);
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
     ADD_CONSTANT(m, TOUCH_READ);
+    ADD_CONSTANT(m, LAT_CLOCK_MONOTONIC);
+    ADD_CONSTANT(m, LAT_CLOCK_TSC);
+    ADD_CONSTANT(m, LAT_CLOCK_CNTVCT);
+    ADD_CONSTANT(m, LAT_SUB_BITS);
+    ADD_CONSTANT(m, LAT_MAX_EXPONENT);
+    ADD_CONSTANT(m, LAT_SLOWEST);
     ADD_CONSTANT(m, TOUCH_WRITE);
     ADD_CONSTANT(m, TOUCH_POPULATE);
     ADD_CONSTANT(m, MADV_POPULATE_WRITE);

@@ -8,8 +8,12 @@
  *   pages_in(size, stride) -> how many touches touch_pages() makes over a buffer.
  *   thread_cpu_ns() -> this thread's CPU time, in nanoseconds.
  *   monotonic_ns() -> CLOCK_MONOTONIC_RAW in nanoseconds (the seed's wall clock).
- *   touch_item(item, stride, touch, round): touch one item, adding its CPU time,
- *                  the kernel's fault counts for this thread and its pages to round.
+ *   touch_pages_sampled(start, size, stride, touch, setup, latency): touch_pages() for
+ *                  reads and writes, timing every setup->every'th touch into latency
+ *                  (--latency); specialised per clock and touch, so the loop tests neither.
+ *   touch_item(item, stride, touch, round, setup, latency): touch one item, adding its CPU
+ *                  time, the kernel's fault counts for this thread and its pages to round;
+ *                  sampled when latency is not NULL.
  *   block_async_signals(): keeps Ctrl-C and friends on the main thread.
  *   check_touch(stride, touch) -> 0, or -1 with a Python ValueError set.
  */
@@ -27,6 +31,8 @@ size_t page_size_bytes;
 static volatile unsigned char touch_sink;
 
 static int touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int touch);
+static void touch_pages_sampled(unsigned char *start, size_t size_bytes, size_t stride_bytes, int touch,
+                                const latency_setup_t *setup, latency_worker_t *latency);
 static uint64_t pages_in(size_t size_bytes, size_t stride_bytes);
 static uint64_t thread_cpu_ns(void);
 
@@ -59,6 +65,68 @@ touch_pages(unsigned char *start, size_t size_bytes, size_t stride_bytes, int to
     return 0;
 }
 
+/* One specialisation of the sampled loop: clock and write are constants where it is inlined. */
+static inline __attribute__((always_inline)) void
+sampled_loop(unsigned char *start, size_t size_bytes, size_t stride_bytes, const int write, const int clock,
+             uint64_t every, uint64_t mult, latency_worker_t *latency)
+{
+    unsigned char *end = start + size_bytes;
+    unsigned char acc = 0;
+    uint64_t countdown = latency->countdown;
+    for (volatile unsigned char *p = start; p < end; p += stride_bytes) {
+        if (--countdown != 0) {
+            if (write) {
+                *p = 1;
+            } else {
+                acc ^= *p;
+            }
+            continue;
+        }
+        countdown = every;
+        unsigned int cpu_before, cpu_after;
+        uint64_t before = lat_read(clock, &cpu_before);
+        if (write) {
+            *p = 1;
+        } else {
+            acc ^= *p;
+        }
+        uint64_t after = lat_read(clock, &cpu_after);
+        lat_record(latency, before, cpu_before, after, cpu_after, mult, (const unsigned char *) p);
+    }
+    latency->countdown = countdown;
+    touch_sink = acc;
+}
+
+static void
+touch_pages_sampled(unsigned char *start, size_t size_bytes, size_t stride_bytes, int touch,
+                    const latency_setup_t *setup, latency_worker_t *latency)
+{
+    int write = touch == TOUCH_WRITE;
+    switch (setup->clock) {
+    case LAT_CLOCK_TSC:
+        if (write) {
+            sampled_loop(start, size_bytes, stride_bytes, 1, LAT_CLOCK_TSC, setup->every, setup->mult, latency);
+        } else {
+            sampled_loop(start, size_bytes, stride_bytes, 0, LAT_CLOCK_TSC, setup->every, setup->mult, latency);
+        }
+        break;
+    case LAT_CLOCK_CNTVCT:
+        if (write) {
+            sampled_loop(start, size_bytes, stride_bytes, 1, LAT_CLOCK_CNTVCT, setup->every, setup->mult, latency);
+        } else {
+            sampled_loop(start, size_bytes, stride_bytes, 0, LAT_CLOCK_CNTVCT, setup->every, setup->mult, latency);
+        }
+        break;
+    default:
+        if (write) {
+            sampled_loop(start, size_bytes, stride_bytes, 1, LAT_CLOCK_MONOTONIC, setup->every, setup->mult, latency);
+        } else {
+            sampled_loop(start, size_bytes, stride_bytes, 0, LAT_CLOCK_MONOTONIC, setup->every, setup->mult, latency);
+        }
+        break;
+    }
+}
+
 static uint64_t
 pages_in(size_t size_bytes, size_t stride_bytes)
 {
@@ -87,7 +155,8 @@ monotonic_ns(void)
 }
 
 void
-touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round_t *round)
+touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round_t *round,
+           const latency_setup_t *setup, latency_worker_t *latency)
 {
     struct rusage usage_before, usage_after;
     /* Take each snapshot once first: after a fork the stack pages they write are
@@ -97,7 +166,12 @@ touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round
     counted &= getrusage(RUSAGE_THREAD, &usage_before) == 0;
     uint64_t cpu_before_ns = thread_cpu_ns();
 
-    int failed = touch_pages(item->start, item->size_bytes, stride_bytes, touch);
+    int failed = 0;
+    if (latency != NULL && touch != TOUCH_POPULATE) {
+        touch_pages_sampled(item->start, item->size_bytes, stride_bytes, touch, setup, latency);
+    } else {
+        failed = touch_pages(item->start, item->size_bytes, stride_bytes, touch);
+    }
 
     uint64_t cpu_after_ns = thread_cpu_ns();
     counted &= getrusage(RUSAGE_THREAD, &usage_after) == 0;

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .. import stats
+from ..checks import latency_cross_check
+from ..latency import PERCENTILES, Histogram, Latency, merged
 from ..result import FIGURES, NS_PER_S, RunResult, config_key, config_label, folio_label, group_by_config
 from ..spec import format_bytes
 
@@ -77,9 +79,69 @@ def summary(result: RunResult) -> str:
         if detail:
             line += f"   ({detail})"
         lines.append(line)
+    if result.latency is not None:
+        lines += latency_lines(result)
     for finding in result.findings:
         lines.append(f"  note: {finding}")
     return "\n".join(lines) + "\n"
+
+
+def format_ns(ns: float | None) -> str:
+    """Returns a time in the unit that keeps it short: '1,835 ns', '215.6 µs', '12.3 ms', '1.20 s'."""
+    if ns is None:
+        return "n/a"
+    if ns < 10_000:
+        return f"{ns:,.0f} ns"
+    if ns < 10_000_000:
+        return f"{ns / 1e3:,.1f} µs"
+    if ns < 10_000_000_000:
+        return f"{ns / 1e6:,.1f} ms"
+    return f"{ns / 1e9:,.2f} s"
+
+
+def sampling_text(latency: Latency) -> str:
+    """Returns how the touches were sampled, and why so where faultput chose."""
+    every = "every page" if latency.every == 1 else f"every {latency.every}th page"
+    if latency.chosen == "given":
+        return f"{every} (--latency {latency.every})"
+    cost = f"{latency.auto_cost:.1%}" if latency.auto_cost is not None else "n/a"
+    if latency.every == 1:
+        return f"{every} (the default: timing every page costs about {cost} of throughput here)"
+    return f"{every} (the default: timing every page would cost about {cost}, over the 3% allowed)"
+
+
+def latency_lines(result: RunResult) -> list[str]:
+    """Returns the latency block of a summary: sampling, percentiles raw and net of the timer
+    floor, the floors, the cross-check and the slowest touches."""
+    latency = result.latency
+    histogram = latency.histogram
+    clock = {"tsc": "TSC", "cntvct": "arm64 virtual counter", "monotonic-raw": "CLOCK_MONOTONIC_RAW"}[latency.clock]
+    rate = "" if latency.clock == "monotonic-raw" else f" at {latency.ticks_per_second / 1e9:.4f} GHz"
+    lines = [f"  {'latency':<20} {sampling_text(latency)}",
+             f"  {'':<20} {clock}{rate}, calibrated against CLOCK_MONOTONIC_RAW over this run; "
+             f"{histogram.samples:,} samples, {histogram.dropped:,} dropped"]
+    if not histogram.samples:
+        return lines + [f"  {'':<20} no touch was timed in the measured iterations"]
+    labels = ["mean", *(label for label, _ in PERCENTILES), "max"]
+    raw = [histogram.mean_ns, *(histogram.percentile(q) for _, q in PERCENTILES), histogram.max_ns]
+    lines.append(f"  {'':<20} {'':<13}" + "".join(f"{label:>11}" for label in labels))
+    lines.append(f"  {'':<20} {'raw':<13}" + "".join(f"{format_ns(value):>11}" for value in raw))
+    lines.append(f"  {'':<20} {'minus timer':<13}" + "".join(f"{format_ns(latency.net(value)):>11}"
+                                                         for value in raw))
+    lines.append(f"  {'floors':<20} timer {format_ns(latency.timer_ns)}, touch of a mapped page "
+                 f"{format_ns(latency.mapped_floor.percentile(0.5))} (medians, measured in this run; one sample "
+                 f"costs the loop {format_ns(latency.sample_cost_ns)})")
+    check = latency_cross_check(result)
+    if check is not None:
+        verdict = "holds within 5%" if check["holds"] else f"off by more than 5%: {check['note']}"
+        lines.append(f"  {'cross-check':<20} mean x pages = {check['sampled_ns'] / NS_PER_S:.3f} s against "
+                     f"{check['touch_cpu_ns'] / NS_PER_S:.3f} s of touch-loop CPU time: {check['ratio']:.1%} "
+                     f"({verdict})")
+    slowest = [f"{format_ns(fault.ns)} at object {fault.object_index + 1} +{format_bytes(fault.offset_bytes)}, "
+               f"{fault.at_s:.3f} s" for fault in latency.slowest]
+    for k in range(0, len(slowest), 3):
+        lines.append(f"  {'slowest' if k == 0 else '':<20} " + "; ".join(slowest[k:k + 3]))
+    return lines
 
 
 def _cpu_time_detail(result: RunResult) -> str:
@@ -95,13 +157,19 @@ def sweep_table(results: list[RunResult]) -> str:
     """Returns a table with one row per result of a sweep."""
     labels = [config_label(result.spec, with_threads=False) for result in results]
     width = max(len("configuration"), *(len(label) for label in labels))
+    timed = any(result.latency is not None for result in results)
+    latency_header = f"  {'p50':>10}  {'p99':>10}" if timed else ""
     lines = [f"{'configuration':<{width}}  {'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  "
-             f"{'faults/page':>11}  {'idle':>5}  {'iterations':>10}"]
+             f"{'faults/page':>11}  {'idle':>5}{latency_header}  {'iterations':>10}"]
     for label, result in zip(labels, results):
         partial = "  partial" if result.interrupted else ""
+        latency = ""
+        if timed:
+            histogram = result.latency.histogram if result.latency else Histogram()
+            latency = f"  {format_ns(histogram.percentile(0.5)):>10}  {format_ns(histogram.percentile(0.99)):>10}"
         lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
                      f"{_number(result.pages_per_cpu_second):>14}  {faults_per_page_text(result.faults_per_page):>11}  "
-                     f"{_share(result.idle_share):>5}  {len(result.measured):>10}{partial}")
+                     f"{_share(result.idle_share):>5}{latency}  {len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +182,11 @@ def one_line(result: RunResult, position: str) -> str:
     partial = "  PARTIAL" if result.interrupted else ""
     writers = ("" if result.writer_ops_per_second is None
                else f", {_number(result.writer_ops_per_second)} writer ops/s")
+    if result.latency is not None:
+        histogram = result.latency.histogram
+        check = latency_cross_check(result)
+        writers += (f", p50 {format_ns(histogram.percentile(0.5))} p99 {format_ns(histogram.percentile(0.99))}"
+                    + (f" (cross-check {check['ratio']:.0%})" if check else ""))
     return (f"[{position}] {config_label(result.spec)}: {_number(result.pages_per_wall_second)} pages/wall-s, "
             f"{_number(result.pages_per_cpu_second)} pages/CPU-s, {faults_per_page_text(result.faults_per_page)} "
             f"faults/page{writers}{partial}\n")
@@ -159,6 +232,11 @@ def repeats_table(results: list[RunResult]) -> str:
         if writer_ops:
             lines.append(f"  {'writer ops / second':<20} median {stats.summarize(writer_ops).median:>14,.0f}   "
                          f"({spec.mmap_writers} {spec.writer_op} writer{'s' if spec.mmap_writers != 1 else ''})")
+        pooled = merged(run.latency for run in runs)
+        if pooled is not None and pooled.samples:
+            lines.append(f"  {'latency':<20} " + "  ".join(
+                f"{label} {format_ns(pooled.percentile(q))}" for label, q in PERCENTILES[:4])
+                + f"   (pooled over the {len(runs)} runs' histograms)")
         idle = [run.idle_share for run in runs if run.idle_share is not None]
         if idle:
             lines.append(f"  {'CPUs idle':<20} median {_share(stats.summarize(idle).median):>14}")
