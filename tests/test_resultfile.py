@@ -22,7 +22,8 @@ from faultput.resultfile import MAX_FILE_BYTES, load
 NULLABLE = {"first_cpu", "worker_cpus", "directory", "stopped_by", "error", "observed_fault",
             "resident_added_bytes", "helper_cpu_ns", "resident_pages_per_page", "pages_per_wall_second",
             "pages_per_cpu_second", "faults_per_page", "writer_ops_per_second", "idle_share", "writer_ops",
-            "idle_ticks", "cpu_ticks", "folio_size_bytes", "folio_counters", "page_cache_folios"}
+            "idle_ticks", "cpu_ticks", "folio_size_bytes", "folio_counters", "page_cache_folios",
+            "latency_every", "latency", "auto_cost", "clock_note", "cross_check", "note"}
 SIGNED = {"resident_added_bytes"}
 COMMANDS = ("compare", "export", "plot", "report")
 
@@ -32,9 +33,11 @@ def valid_document(tmp_path_factory):
     path = tmp_path_factory.mktemp("valid") / "valid.json"
     with contextlib.redirect_stdout(io.StringIO()):
         code = cli.main(["run", "--threads", "1", *SMALL[:4], "--duration", "0.02", "--warmup", "1",
-                         "--json", str(path), "-q"])
+                         "--latency", "--json", str(path), "-q"])
     assert code == 0
-    return json.loads(path.read_text())
+    document = json.loads(path.read_text())
+    assert document["results"][0]["latency"]["histogram"]["counts"]
+    return document
 
 
 def _paths(value, path=()):
@@ -145,11 +148,11 @@ def test_hundreds_of_malformed_result_files_get_one_line_and_exit_2(valid_docume
 
 @pytest.mark.parametrize("content, fragment", [
     (b"", "is not JSON"),
-    (b'{"schema": "faultput.result", "schema_version": 2' + b'[' * 100000, "is not JSON"),
+    (b'{"schema": "faultput.result", "schema_version": 3' + b'[' * 100000, "is not JSON"),
     (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
-    (b'{"schema": "faultput.result", "schema_version": 2, "x": "\xff\xfe"}', "not UTF-8"),
-    (b'{"schema": "faultput.result", "schema_version": 2, "results": NaN}', "not valid JSON"),
-    (b'{"schema": "faultput.result", "schema_version": 2, "results": {}}', "is malformed"),
+    (b'{"schema": "faultput.result", "schema_version": 3, "x": "\xff\xfe"}', "not UTF-8"),
+    (b'{"schema": "faultput.result", "schema_version": 3, "results": NaN}', "not valid JSON"),
+    (b'{"schema": "faultput.result", "schema_version": 3, "results": {}}', "is malformed"),
 ])
 def test_broken_files_are_refused_in_one_line(tmp_path, content, fragment):
     path = tmp_path / "broken.json"

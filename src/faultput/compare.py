@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import stats
-from .result import CONFIG_FIELDS, FIGURES, RunResult, config_key, config_label
+from .latency import Histogram, merged
+from .result import CONFIG_FIELDS, FIGURES, LATENCY_FIGURES, RunResult, config_key, config_label
 from .resultfile import ResultFile
-
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,26 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Shift:
+    """How one configuration's latency distribution moved: base and new runs' histograms,
+    each merged over its runs."""
+
+    label: str
+    threads: str
+    base: Histogram
+    new: Histogram
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """A base file against a new one: what differs between the files, and the rows."""
+    """A base file against a new one: what differs between the files, the rows (throughput
+    figures, then the latency percentiles where both have them), and the latency shifts."""
 
     base_path: str
     new_path: str
     differences: tuple[tuple[str, object, object], ...]
     rows: tuple[Row, ...]
+    shifts: tuple[Shift, ...] = ()
 
 
 def describe_value(field: str, value) -> str:
@@ -84,13 +97,16 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
 
     base_groups, new_groups = grouped(base_results), grouped(new_results)
     rows = []
-    for figure in FIGURES:
+    shifts = []
+    for figure in FIGURES + LATENCY_FIGURES:
         for key, base_runs in base_groups.items():
             new_runs = new_groups.get(key)
             if not new_runs:
                 continue
             base_values = [figure.value(result) for result in base_runs]
             new_values = [figure.value(result) for result in new_runs]
+            if None in base_values or None in new_values:
+                continue  # a latency figure of runs without --latency
             base_summary, new_summary = stats.summarize(base_values), stats.summarize(new_values)
             _, p_value, _ = stats.mann_whitney_u(base_values, new_values)
             spec = new_runs[0].spec
@@ -103,10 +119,16 @@ def compare(base: ResultFile, new: ResultFile) -> Comparison:
                 p_value=p_value, significant=p_value < stats.ALPHA,
                 too_few=stats.smallest_p(len(base_values), len(new_values)) >= stats.ALPHA,
                 base_runs=tuple(base_runs), new_runs=tuple(new_runs)))
+            if figure is LATENCY_FIGURES[0]:
+                shifts.append(Shift(label, threads, merged(run.latency for run in base_runs),
+                                    merged(run.latency for run in new_runs)))
     return Comparison(base_path=base.path, new_path=new.path, differences=tuple(differences),
-                      rows=tuple(rows))
+                      rows=tuple(rows), shifts=tuple(shifts))
 
 
 def regressions(comparison: Comparison, threshold_percent: float) -> list[Row]:
-    """Returns the rows whose throughput fell significantly by more than threshold_percent."""
-    return [row for row in comparison.rows if row.significant and row.regression_percent > threshold_percent]
+    """Returns the rows whose throughput fell significantly by more than threshold_percent
+    (latency rows, where higher is slower, are not throughput and are left out)."""
+    throughput = {figure.key for figure in FIGURES}
+    return [row for row in comparison.rows
+            if row.metric in throughput and row.significant and row.regression_percent > threshold_percent]

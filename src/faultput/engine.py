@@ -145,10 +145,11 @@ class _LatencySampler:
         size = self.spec.object_size_bytes
         for record in records:
             for ns, tick, address in record[4]:
-                k = next((k for k, start in enumerate(mapped) if start <= address < start + size), -1)
-                self.slowest.append(SlowFault(ns=ns, object_index=k, offset_bytes=address - mapped[k] if k >= 0 else 0,
-                                              iteration=iteration.index,
-                                              at_s=(tick - self.first[0]) / self._rate(self.last) / 1e9))
+                k = next((k for k, start in enumerate(mapped) if start <= address < start + size), None)
+                if k is not None:
+                    self.slowest.append(SlowFault(ns=ns, object_index=k, offset_bytes=address - mapped[k],
+                                                  iteration=iteration.index,
+                                                  at_s=(tick - self.first[0]) / self._rate(self.last) / 1e9))
         self.slowest = sorted(self.slowest, key=lambda fault: -fault.ns)[:SLOWEST]
 
     def result(self) -> Latency:

@@ -67,6 +67,20 @@ FIGURES = (
 )
 
 
+def _latency_percentile(quantile: float) -> Callable[["RunResult"], float | None]:
+    def value(result: "RunResult") -> float | None:
+        return None if result.latency is None else result.latency.histogram.percentile(quantile)
+    return value
+
+
+# The latency figures a comparison shows beside the throughput ones, where both files have
+# --latency runs: each run's own percentile, compared across runs (never averaged).
+LATENCY_FIGURES = (
+    Figure("p50", "latency p50 in ns (lower is faster)", _latency_percentile(0.5)),
+    Figure("p99", "latency p99 in ns (lower is faster)", _latency_percentile(0.99)),
+)
+
+
 @dataclass(frozen=True)
 class WorkerRound:
     """One worker's share of one iteration, as the native core measured it."""

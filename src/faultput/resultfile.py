@@ -368,10 +368,28 @@ def _check_latency(data, where: str) -> None:
             raise _Malformed(at, "an object of " + ", ".join(f.name for f in dataclasses.fields(SlowFault)),
                              sorted(fault))
         _int(fault, "ns", at)
-        _int(fault, "object_index", at, -1)
+        _int(fault, "object_index", at)
         _int(fault, "offset_bytes", at)
         _int(fault, "iteration", at)
         _float(fault, "at_s", at, positive=False)
+    # What readers take without recomputing must be what the histograms say.
+    histogram = _histogram_from_data(data["histogram"])
+    timer = _histogram_from_data(data["timer_floor"]).percentile(0.5) or 0
+    raw = histogram.percentiles()
+    for key, derived in (("mean_ns", histogram.mean_ns), ("percentiles_ns", raw),
+                         ("net_percentiles_ns", {label: None if value is None else max(0, value - timer)
+                                                 for label, value in raw.items()})):
+        if _get(data, key, where) != derived or type(data[key]) is not type(derived):
+            raise _Malformed(f"{where}.{key}", f"what the histogram gives ({json.dumps(derived)[:60]})", data[key])
+    check = _get(data, "cross_check", where)
+    if check is not None:
+        at = f"{where}.cross_check"
+        _object(check, at)
+        _int(check, "sampled_ns", at)
+        _int(check, "touch_cpu_ns", at, 1)
+        _float(check, "ratio", at, positive=False)
+        _bool(check, "holds", at)
+        _str(check, "note", at, nullable=True)
 
 
 def _check_spec(spec: dict, where: str) -> None:

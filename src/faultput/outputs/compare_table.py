@@ -17,7 +17,8 @@ import statistics
 
 from .. import stats
 from ..compare import Comparison, Row
-from ..result import FIGURES
+from ..latency import PERCENTILES
+from ..result import FIGURES, LATENCY_FIGURES
 from ..spec import format_bytes
 
 FORMATS = ("text", "markdown", "lkp", "mmtests")
@@ -50,13 +51,30 @@ def _header(comparison: Comparison) -> list[str]:
 
 
 def _by_figure(comparison: Comparison):
-    """Yields (figure, rows of that figure grouped by label) in FIGURES order."""
-    for figure in FIGURES:
+    """Yields (figure, rows of that figure grouped by label) in FIGURES order, then the latency
+    figures that have rows."""
+    for figure in FIGURES + LATENCY_FIGURES:
         groups: dict[str, list[Row]] = {}
         for row in comparison.rows:
             if row.metric == figure.key:
                 groups.setdefault(row.label, []).append(row)
-        yield figure, groups
+        if groups or figure in FIGURES:
+            yield figure, groups
+
+
+def shift_lines(comparison: Comparison) -> list[str]:
+    """Returns how each configuration's latency distribution moved, percentile by percentile,
+    from the histograms merged over each file's runs."""
+    if not comparison.shifts:
+        return []
+    lines = ["\nlatency distribution shift (each file's runs merged; ns, new against base)"]
+    for shift in comparison.shifts:
+        lines.append(f"  {shift.label} x{shift.threads}")
+        for label, quantile in PERCENTILES[:4]:
+            base, new = shift.base.percentile(quantile), shift.new.percentile(quantile)
+            if base and new is not None:
+                lines.append(f"    {label:>6}  {base:>12,} -> {new:>12,}  {new / base - 1:+7.1%}")
+    return lines
 
 
 def comparison_text(comparison: Comparison) -> str:
@@ -77,6 +95,7 @@ def comparison_text(comparison: Comparison) -> str:
                 base = f"{row.base.median:,.0f} {spread(row.base)}"
                 new = f"{row.new.median:,.0f} {spread(row.new)}"
                 lines.append(f"    {row.threads:>7}  {base:>15}  {new:>15}  {verdict(row)}")
+    lines += shift_lines(comparison)
     if any(row.too_few for row in comparison.rows):
         lines.append("\ntoo few runs: so few can never reach significance; --repeat 5 or more")
     return "\n".join(lines) + "\n"

@@ -5,11 +5,28 @@ from __future__ import annotations
 import csv
 import io
 
+from ..latency import PERCENTILES
 from ..result import RunResult
 
 COLUMNS = ("fault_type", "variant", "mode", "threads", "touch", "huge_pages", "folio_size_bytes", "object_size_bytes",
            "memory_bytes", "repeat", "iteration", "wall_ns", "cpu_ns", "pages", "minor_faults",
-           "major_faults", "pages_per_wall_second", "pages_per_cpu_second", "faults_per_page")
+           "major_faults", "pages_per_wall_second", "pages_per_cpu_second", "faults_per_page",
+           # The run's latency (--latency), on each of its rows; empty without it.
+           "latency_every", "latency_samples", "latency_mean_ns",
+           *(f"latency_{label}_ns" for label, _ in PERCENTILES), "latency_max_ns")
+
+
+def _latency_cells(result: RunResult) -> dict:
+    latency = result.latency
+    if latency is None:
+        return {}
+    histogram = latency.histogram
+    cells = {"latency_every": latency.every, "latency_samples": histogram.samples,
+             "latency_mean_ns": "" if histogram.mean_ns is None else round(histogram.mean_ns, 1),
+             "latency_max_ns": histogram.max_ns}
+    cells.update({f"latency_{label}_ns": "" if value is None else value
+                  for label, value in histogram.percentiles().items()})
+    return cells
 
 
 def rows(results: list[RunResult]) -> list[dict]:
@@ -31,6 +48,7 @@ def rows(results: list[RunResult]) -> list[dict]:
                 "repeat": result.repeat, "iteration": iteration.index, "wall_ns": wall_ns,
                 "cpu_ns": iteration.cpu_ns, "pages": pages, "minor_faults": minor, "major_faults": major,
                 **{name: "" if value is None else value for name, value in figures.items()},
+                **_latency_cells(result),
             })
     return table
 
@@ -50,7 +68,7 @@ def safe_cell(value):
 def render(results: list[RunResult], command_line: list[str] | None = None) -> str:
     """Returns the CSV: a header, then a row per measured iteration."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n", restval="")
     writer.writeheader()
     writer.writerows({key: safe_cell(value) for key, value in row.items()} for row in rows(results))
     return buffer.getvalue()

@@ -1,7 +1,9 @@
 """Scaling and comparison plots (the optional extra faultput[plot]: matplotlib, imported only here).
 
 Three panels: pages per wall second and per CPU second against threads, and the
-parallel efficiency of each series (wall throughput over N times its 1-thread
+parallel efficiency of each series; a fourth, where the runs timed single touches
+(--latency), with the latency CDF of each series and thread count (log time axis, logit
+share axis, so that both tails show; histograms of repeats merged, never averaged), and (wall throughput over N times its 1-thread
 throughput). Points are medians over repeats; error bars are the median's
 confidence interval (stated in the caption). Where a series has a 1-thread point,
 a dashed line shows ideal scaling from it. Every series has its own colour and
@@ -16,6 +18,7 @@ import io
 
 from .. import stats
 from ..errors import UsageError
+from ..latency import merged
 from ..result import FIGURES, RunResult, config_label, group_by_config
 
 FORMATS = {".png": "png", ".svg": "svg"}
@@ -107,7 +110,10 @@ def figure(files):
     # The legend and the caption sit below the panels, in room of their own.
     below_in = 0.5 + 0.22 * legend_rows
     height_in = 5.0 + below_in
-    fig, axes = pyplot.subplots(1, 2 if bars else 3, figsize=(15 if bars else 17, height_in))
+    timed = any(run.latency is not None for by_threads in all_series.values() for runs in by_threads.values()
+                for run in runs)
+    panels = (2 if bars else 3) + timed
+    fig, axes = pyplot.subplots(1, panels, figsize=(5.5 * panels + 1.5, height_in))
     for axis, figure_of in zip(axes, FIGURES):
         metric, metric_title, value_of = figure_of.key, figure_of.title, figure_of.value
         values = []
@@ -147,6 +153,8 @@ def figure(files):
             axis.set_xticks(thread_counts)
     if not bars:
         _efficiency_panel(axes[2], all_series, thread_counts)
+    if timed:
+        _latency_panel(axes[-1], all_series)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.suptitle(title(files), fontsize=11)
     fig.tight_layout(rect=(0, below_in / height_in, 1, 0.97))
@@ -193,6 +201,53 @@ def _efficiency_panel(axis, all_series, thread_counts: list[int]) -> None:
     axis.grid(alpha=0.3)
     if not drawn:
         axis.text(0.5, 0.5, "no 1-thread run to scale from", ha="center", transform=axis.transAxes)
+
+
+def _latency_panel(axis, all_series) -> None:
+    """Draws the latency CDF of each series at each thread count, its runs' histograms merged:
+    each series in its colour of the other panels, each thread count in a line style of its own."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    thread_counts = sorted({t for by_threads in all_series.values() for t in by_threads})
+    dashes = ("-", "--", ":", "-.")
+    drawn = 0
+    for index, (label, by_threads) in enumerate(all_series.items()):
+        style = _style(index, len(all_series))
+        for threads, runs in sorted(by_threads.items()):
+            histogram = merged(run.latency for run in runs)
+            if histogram is None or not histogram.samples:
+                continue
+            points = histogram.cdf()
+            top = 1 - 0.5 / histogram.samples
+            xs = [x for x, _ in points]
+            ys = [min(share, top) for _, share in points]
+            linestyle = dashes[thread_counts.index(threads) % len(dashes)]
+            axis.step(xs, ys, where="post", color=style["color"], linestyle=linestyle,
+                      label=f"{label} x{threads}")
+            axis.plot(xs[-1:], ys[-1:], marker=style["marker"], color=style["color"])
+            drawn += 1
+    axis.set_xscale("log")
+    axis.set_yscale("logit")
+    shares = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999)
+    axis.yaxis.set_major_locator(FixedLocator(shares))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda value, position: f"p{value * 100:g}"))
+    axis.yaxis.set_minor_formatter(FuncFormatter(lambda value, position: ""))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, position: _time_label(value)))
+    axis.set_xlabel("time of one touch (log scale)")
+    axis.set_ylabel("percentile (logit scale)")
+    axis.set_title("latency CDF (--latency; line style: threads)")
+    axis.grid(alpha=0.3, which="major")
+    if drawn:
+        axis.legend(fontsize=7, loc="lower right")
+    else:
+        axis.text(0.5, 0.5, "no latency samples", ha="center", transform=axis.transAxes)
+
+
+def _time_label(ns: float) -> str:
+    for scale, unit in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
+        if ns >= scale:
+            return f"{ns / scale:g} {unit}"
+    return f"{ns:g} ns"
 
 
 def _short(value: float, position) -> str:

@@ -13,7 +13,8 @@ from ..resultfile import ResultFile
 from . import plot
 from .compare_table import spread, verdict
 from .facts import fact_rows
-from .summary import faults_per_page_text, folio_rows, format_cv, format_interval, scaling_text
+from .summary import (LATENCY_HEADERS, faults_per_page_text, folio_rows, format_cv, format_interval, latency_rows,
+                      scaling_text)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 2em; max-width: 1200px; color: #222; }
@@ -84,6 +85,11 @@ def _file_section(result_file: ResultFile) -> str:
     parts.append(_table(["configuration", "threads", "runs", "pages/wall-s median", "CI of the median", "CV",
                          "pages/CPU-s median", "CI of the median", "CV", "faults/page"],
                         _statistics_rows(result_file)))
+    timed = latency_rows(list(result_file.results))
+    if timed:
+        parts += ["<p>Latency of one touch (--latency): each configuration's runs' histograms merged; raw times, "
+                  "the timer floor beside them; cross-check: sampled mean x pages over the touch loop's CPU time.</p>",
+                  _table(LATENCY_HEADERS, timed)]
     notes: dict[str, list[str]] = {}
     for result in result_file.results:
         for finding in result.findings:

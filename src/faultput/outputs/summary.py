@@ -144,6 +144,27 @@ def latency_lines(result: RunResult) -> list[str]:
     return lines
 
 
+LATENCY_HEADERS = ["configuration", "threads", "runs", "samples", *(label for label, _ in PERCENTILES), "max",
+                   "timer floor", "cross-check"]
+
+
+def latency_rows(results: list[RunResult]) -> list[list[str]]:
+    """Returns a row per configuration with --latency runs: its runs' histograms merged, their
+    percentiles, the timer floor and the cross-check's median ratio."""
+    rows = []
+    for runs in group_by_config(results).values():
+        timed = [run for run in runs if run.latency is not None]
+        pooled = merged(run.latency for run in timed)
+        if pooled is None:
+            continue
+        checks = [check["ratio"] for check in map(latency_cross_check, timed) if check]
+        rows.append([config_label(runs[0].spec, with_threads=False), str(runs[0].spec.threads), str(len(timed)),
+                     f"{pooled.samples:,}", *(format_ns(pooled.percentile(q)) for _, q in PERCENTILES),
+                     format_ns(pooled.max_ns), format_ns(stats.summarize([r.latency.timer_ns for r in timed]).median),
+                     f"{stats.summarize(checks).median:.0%}" if checks else "n/a"])
+    return rows
+
+
 def _cpu_time_detail(result: RunResult) -> str:
     workers = "threads" if result.spec.mode == "threads" else "worker processes"
     detail = f"summed over {workers}, in the touch loop"
