@@ -36,6 +36,8 @@ CASES = [
     ("major", "threads", "separate-objects"),
     ("zero-fill --mmap-writers 1", "threads", "separate-objects"),
     ("zero-fill --mmap-writers 2 --writer-op mprotect", "threads", "share-objects"),
+    ("zero-fill --latency", "threads", "separate-objects"),
+    ("thp --latency 3", "processes", "separate-objects"),
 ]
 INTERRUPTIONS_PER_CASE = 40
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}

@@ -182,8 +182,9 @@ def _run_parser() -> _Parser:
     parser.add_argument("--latency", nargs="?", const=0, default=None, metavar="N",
                         type=lambda t: parse_count(t, "latency interval", maximum=1 << 30),
                         help="time single touches too: every Nth page, or by default every page unless "
-                             "that costs more than 3%% of throughput (chosen in the first warmup iteration; "
-                             "one is added if --warmup 0); prints percentiles, floors and a cross-check")
+                             "that costs more than 3%% of throughput, as measured in the first three warmup "
+                             "iterations (added where --warmup gives fewer); prints percentiles, floors and a "
+                             "cross-check")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
     parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat", maximum=MAX_REPEATS),

@@ -28,7 +28,7 @@ from .errors import RunError
 from .faults import get_fault_type
 from .layout import queue_capacity, work_queue
 from .result import Iteration, RunResult, WorkerRound
-from .spec import PROCESSES_MODE, WRITER_OPS, WRITER_REGION_BYTES, RunSpec, format_bytes
+from .spec import LATENCY_PROBE_ROUNDS, PROCESSES_MODE, WRITER_OPS, WRITER_REGION_BYTES, RunSpec, format_bytes
 
 # on_event(name, iteration_number): names are those of the seed's progress lines:
 # initialized, spawned, iteration_start, waiting, caught_up, waking,
@@ -103,6 +103,7 @@ class _LatencySampler:
         self.mapped_floor = self._mapped_floor(touch_mode)
         self.histograms: list[Histogram] = []
         self.slowest: list[SlowFault] = []
+        self.probe_ns_per_page: list[float] = []
 
     def _rate(self, pair: tuple[int, int]) -> float:
         """Returns counter ticks per nanosecond from the first calibration point to pair."""
@@ -126,21 +127,28 @@ class _LatencySampler:
         finally:
             platform.unmap(address, size)
 
+    def _probing(self) -> bool:
+        """Whether the default interval is still being measured: rounds 1 to 3 (warmups)."""
+        return self.chosen == "auto" and len(self.round_rates) <= LATENCY_PROBE_ROUNDS
+
     def before_round(self, gate: _core.Gate) -> None:
         rate = self._rate(_core.clock_pair(self.clock))
         self.round_rates.append(rate)
-        gate.set_latency(self.clock, self.every, self._mult(rate))
+        # The default's probe: round 1 warms up, round 2 runs the plain loop, round 3 times every page.
+        every = (1, 0, 1)[len(self.round_rates) - 1] if self._probing() else self.every
+        gate.set_latency(self.clock, every, self._mult(rate))
 
     def after_round(self, gate: _core.Gate, iteration: Iteration, mapped: list[int]) -> None:
-        """Takes the round's samples: kept for a measured round, used to choose N after the first."""
+        """Takes the round's samples: kept for a measured round; the default's probe rounds choose N."""
         self.last = _core.clock_pair(self.clock)
         records = gate.latency_rounds()
-        histogram = Histogram.merge(_histogram(record) for record in records)
-        if self.chosen == "auto" and len(self.round_rates) == 1:
-            self.every, self.auto_cost = choose_every(self.sample_cost_ns, histogram.samples,
-                                                      iteration.workers_cpu_ns)
+        if self._probing():
+            self.probe_ns_per_page.append(iteration.workers_cpu_ns / max(1, iteration.pages_touched))
+            if len(self.round_rates) == LATENCY_PROBE_ROUNDS:
+                self.every, self.auto_cost = choose_every(self.probe_ns_per_page[1], self.probe_ns_per_page[2])
         if iteration.warmup:
             return
+        histogram = Histogram.merge(_histogram(record) for record in records)
         self.histograms.append(histogram)
         size = self.spec.object_size_bytes
         for record in records:

@@ -30,8 +30,10 @@ SLOWEST = 10
 # The timer sources, by the native core's numbers, and the names results give them.
 CLOCKS = {0: "monotonic-raw", 1: "tsc", 2: "cntvct"}
 
-# --latency without N samples every page unless that costs more than this share of throughput.
+# --latency without N samples every page unless that costs more than this share of throughput;
+# the cost is measured in one round each way, so the choice keeps a margin for that noise.
 OVERHEAD_TARGET = 0.03
+OVERHEAD_MARGIN = 0.005
 
 
 def bucket_of(ns: int) -> int:
@@ -138,8 +140,9 @@ class Latency:
     """What --latency measured in one run.
 
     every is the sampling interval used (every Nth page), chosen "given" by the user or
-    "auto" (every page unless that costs more than OVERHEAD_TARGET; auto_cost is the estimated
-    cost of sampling every page). clock names the counter; ticks_per_second is its rate as
+    "auto" (every page unless that costs more than OVERHEAD_TARGET; auto_cost is the cost of
+    timing every page as the probe rounds measured it: touch-loop CPU time per page timing
+    every page over that without timing, less one). clock names the counter; ticks_per_second is its rate as
     calibrated against CLOCK_MONOTONIC_RAW over this run, calibration_spread the largest
     relative difference between the rate a round converted with and the run's.
     histogram holds the measured iterations' samples. timer_floor is the empty timed region
@@ -177,14 +180,16 @@ def merged(latencies) -> Histogram | None:
     return Histogram.merge(histograms) if histograms else None
 
 
-def choose_every(sample_cost_ns: float, probe_samples: int, probe_cpu_ns: int) -> tuple[int, float]:
-    """Returns (N, estimated cost of sampling every page): 1 where sampling every page costs at
-    most OVERHEAD_TARGET of the touch loop's CPU time, else the smallest odd N that keeps it
-    under (odd, so that sampling never falls in step with 512-page huge pages)."""
-    cost = sample_cost_ns * probe_samples / probe_cpu_ns if probe_cpu_ns else 0.0
-    if cost <= OVERHEAD_TARGET:
+def choose_every(plain_ns_per_page: float, sampled_ns_per_page: float) -> tuple[int, float]:
+    """Returns (N, measured cost of timing every page) from the touch loop's CPU time per page
+    in a round without sampling and in one timing every page: 1 where that costs at most
+    OVERHEAD_TARGET less OVERHEAD_MARGIN, else the smallest odd N that keeps the cost under it
+    (odd, so that sampling never falls in step with 512-page huge pages)."""
+    cost = max(0.0, sampled_ns_per_page / plain_ns_per_page - 1) if plain_ns_per_page > 0 else 0.0
+    limit = OVERHEAD_TARGET - OVERHEAD_MARGIN
+    if cost <= limit:
         return 1, cost
-    every = int(cost / OVERHEAD_TARGET) + 1
+    every = int(cost / limit) + 1
     return every + (every % 2 == 0), cost
 
 

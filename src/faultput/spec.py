@@ -56,8 +56,8 @@ class RunSpec:
     folio_size_bytes is the one folio size the kernel may use (--folio-size; the base page:
     none), None where the run leaves the folio sizes as the system has them.
     latency_every is how --latency samples: None without it, 0 for the default (every page
-    unless that costs more than 3% of throughput, chosen in the first warmup iteration),
-    else every Nth page.
+    unless that costs more than 3% of throughput, measured in the first three warmup
+    iterations), else every Nth page.
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
@@ -128,6 +128,7 @@ def format_cpus(cpus) -> str:
 # Bounds on what a user may ask for: generous for any real machine, and small enough that a
 # slip of the keyboard is refused at once rather than run for years or fill memory.
 MAX_THREADS = 4096
+LATENCY_PROBE_ROUNDS = 3
 MAX_DURATION_S = 7 * 24 * 3600.0
 MIN_DURATION_S = 0.001
 MAX_WARMUP_ITERATIONS = 10_000
@@ -275,8 +276,9 @@ def make_spec(
     if latency_every is not None and latency_every < 0:
         raise UsageError(f"latency interval {latency_every} must be positive")
     if latency_every == 0:
-        # The default interval is chosen in a first round that samples every page.
-        warmup_iterations = max(warmup_iterations, 1)
+        # The default interval is chosen in three warmup rounds: one to warm up, then one
+        # without sampling against one sampling every page.
+        warmup_iterations = max(warmup_iterations, LATENCY_PROBE_ROUNDS)
     if writer_op not in WRITER_OPS:
         raise UsageError(f"unknown writer op {writer_op!r} (choose {' or '.join(WRITER_OPS)})")
     if mmap_writers and mode == PROCESSES_MODE:

@@ -5,7 +5,8 @@
  *
  *   Gate(workers, capacity, latency=False)  a gate for that many workers and queue items;
  *                              with latency, a per-fault latency record per worker too
- *   set_latency(clock, every, mult)  how the next rounds sample (latency gates only)
+ *   set_latency(clock, every, mult)  how the next rounds sample (latency gates only; every 0:
+ *                              not at all, the plain loop)
  *   latency_rounds()           each worker's latency record since the last call, emptied
  *                              (lat_take's tuples)
  *   inject_latency_sample(index, before, cpu_before, after, cpu_after, address): records
@@ -561,7 +562,8 @@ Gate_work(Gate *self, PyObject *args)
     size_t n_items = g->n_items, stride_bytes = g->stride_bytes;
     int touch = g->touch;
     latency_setup_t latency_setup = g->latency_setup;
-    latency_worker_t *latency = g->latency != NULL ? latency_record(g, index) : NULL;
+    /* A latency gate's round with every == 0 runs the plain loop (the default's reference round). */
+    latency_worker_t *latency = g->latency != NULL && latency_setup.every != 0 ? latency_record(g, index) : NULL;
     pthread_mutex_unlock(&g->lock);
 
     if (!stopped) {
@@ -792,7 +794,7 @@ Gate_set_latency(Gate *self, PyObject *args)
     if (g == NULL || !PyArg_ParseTuple(args, "iKK", &clock, &every, &mult)) {
         return NULL;
     }
-    if (check_latency_setup(clock, every) < 0) {
+    if (check_latency_setup(clock, every == 0 ? 1 : every) < 0) {
         return NULL;
     }
     gate_lock(g);
@@ -863,8 +865,8 @@ Gate_inject_latency_sample(Gate *self, PyObject *args)
 
 static PyMethodDef Gate_methods[] = {
     { "set_latency", (PyCFunction) Gate_set_latency, METH_VARARGS,
-      "set_latency(clock, every, mult): the next rounds time every `every`th page; ticks to ns as "
-      "(ticks * mult) >> 32." },
+      "set_latency(clock, every, mult): the next rounds time every `every`th page (0: none, the plain "
+      "loop); ticks to ns as (ticks * mult) >> 32." },
     { "latency_rounds", (PyCFunction) Gate_latency_rounds, METH_NOARGS,
       "latency_rounds() -> each worker's (samples, dropped, sum_ns, max_ns, slowest, buckets) since "
       "the last call; the records are emptied." },

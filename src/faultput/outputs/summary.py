@@ -106,8 +106,9 @@ def sampling_text(latency: Latency) -> str:
         return f"{every} (--latency {latency.every})"
     cost = f"{latency.auto_cost:.1%}" if latency.auto_cost is not None else "n/a"
     if latency.every == 1:
-        return f"{every} (the default: timing every page costs about {cost} of throughput here)"
-    return f"{every} (the default: timing every page would cost about {cost}, over the 3% allowed)"
+        return f"{every} (the default: timing every page cost {cost} of touch-loop CPU time in a probe round)"
+    return (f"{every} (the default: timing every page cost {cost} of touch-loop CPU time in a probe round, "
+            "over the 3% allowed)")
 
 
 def latency_lines(result: RunResult) -> list[str]:
