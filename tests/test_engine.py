@@ -17,8 +17,10 @@ def test_zero_fill_counts_exactly_one_kernel_fault_per_page(small_spec, variant,
     assert result.minor_faults + result.major_faults == result.pages
     assert result.faults_per_page == 1.0
     assert result.observed_fault == "zero fill"
-    # Tiny objects on a shared 2-CPU machine may leave workers waiting; nothing else may be said.
-    assert [finding for finding in result.findings if "on a CPU for only" not in finding] == []
+    # Tiny objects on a shared 2-CPU machine may leave workers waiting, and a virtual machine may
+    # have no PMU for the cycle counters; nothing else may be said.
+    assert [finding for finding in result.findings
+            if "on a CPU for only" not in finding and "per fault: not supported here" not in finding] == []
 
 
 def test_pages_are_counted_per_object_as_the_seed_does(small_spec):

@@ -23,7 +23,9 @@ NULLABLE = {"first_cpu", "worker_cpus", "directory", "stopped_by", "error", "obs
             "resident_added_bytes", "helper_cpu_ns", "resident_pages_per_page", "pages_per_wall_second",
             "pages_per_cpu_second", "faults_per_page", "writer_ops_per_second", "idle_share", "writer_ops",
             "idle_ticks", "cpu_ticks", "folio_size_bytes", "folio_counters", "page_cache_folios",
-            "latency_every", "latency", "auto_cost", "clock_note", "cross_check", "note"}
+            "latency_every", "latency", "auto_cost", "clock_note", "cross_check", "note",
+            "traps_per_page", "cycles_per_fault", "instructions_per_fault", "context_switches_per_1000_faults",
+            "migrations_per_1000_faults", "vmstat", "memcg", "counter_status", "cgroup", "other_processes", "why"}
 SIGNED = {"resident_added_bytes"}
 COMMANDS = ("compare", "export", "plot", "report")
 

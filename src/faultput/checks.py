@@ -70,11 +70,14 @@ def judge(result: RunResult, fault_type: FaultType,
         findings.append(folio_sizes_used(result))
 
     if not fault_type.traps:
-        findings.append(f"The kernel counted {faults_per_page:.2f} faults per page, but none was a trap: "
+        traps = result.per_fault()["traps_per_page"]
+        counted = "" if traps is None else f" (perf_event counted {traps:.2f} traps per page)"
+        findings.append(f"The kernel counted {faults_per_page:.2f} faults per page, but none was a trap{counted}: "
                         f"{fault_type.name} takes its faults inside a system call, which getrusage counts "
                         "as page faults all the same.")
     findings += _off_cpu_findings(result, fault_type)
     findings += _latency_findings(result, fault_type)
+    findings += _counter_findings(result)
 
     touched = sum(iteration.pages_touched for iteration in result.measured)
     if touched != result.pages:
@@ -235,6 +238,33 @@ def latency_cross_check(result: RunResult) -> dict | None:
                     "thread spent off the CPU")
     return {"sampled_ns": round(sampled_ns), "touch_cpu_ns": result.workers_cpu_ns, "ratio": ratio,
             "holds": holds, "note": note}
+
+
+# System-wide faults beyond this multiple of the run's own (and a little) mean a busy machine.
+BUSY_FAULTS_FACTOR = 2.0
+BUSY_FAULTS_SLACK = 10_000
+
+
+def _counter_findings(result: RunResult) -> list[str]:
+    findings = []
+    refused: dict[str, list[str]] = {}
+    for name, status in (result.counter_status or {}).items():
+        if not status["counted"]:
+            refused.setdefault(status["why"], []).append(name)
+        elif status["user_only"]:
+            refused.setdefault("counted in user time only: counting the kernel was not allowed "
+                               f"(kernel.perf_event_paranoid = {platform.perf_event_paranoid()})", []).append(name)
+    for why, names in refused.items():
+        per = " per fault" if set(names) <= {"cycles", "instructions"} else ""
+        findings.append(f"{' and '.join(names).capitalize()}{per}: {why}.")
+    system_faults = (result.vmstat or {}).get("pgfault", 0)
+    own = result.minor_faults + result.major_faults
+    if result.vmstat is not None and system_faults > BUSY_FAULTS_FACTOR * own + BUSY_FAULTS_SLACK:
+        findings.append(f"System-wide, /proc/vmstat counted {system_faults:,} page faults over the measured rounds, "
+                        f"{system_faults / max(own, 1):.1f} times the {own:,} this run's workers took: other "
+                        "processes were faulting too (a busy machine), so the system-wide counters are not this "
+                        "run's alone, and its figures may be lower than on a quiet machine.")
+    return findings
 
 
 def _latency_findings(result: RunResult, fault_type: FaultType) -> list[str]:

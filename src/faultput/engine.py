@@ -270,8 +270,13 @@ class _ThreadWorkers(_Workers):
                 self.failures.append(f"cannot pin worker {index} to CPU {cpu}: {error.strerror}")
                 self.gate.stop()
                 return
-        while self.gate.work(index) is not None:
-            pass
+        # Each worker counts itself: perf_event counters are per thread.
+        self.gate.open_counters(index, platform.counter_events())
+        try:
+            while self.gate.work(index) is not None:
+                pass
+        finally:
+            self.gate.close_counters(index)
 
     def start(self) -> None:
         for index, thread in enumerate(self.threads):
@@ -346,6 +351,7 @@ class _ProcessWorkers(_Workers):
             cpu = self.cpu_of(index)
             if cpu is not None:
                 platform.pin_current_thread(cpu)
+            self.gate.open_counters(index, platform.counter_events())
             while True:
                 mapped: list[int] = []
                 try:
@@ -440,6 +446,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     state = None
     workers = None
     sampler = None
+    counters = cgroup = None
     interruption.gate = gate
     if interruption.signal_name is not None:
         gate.stop()
@@ -450,6 +457,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                                      platform.private_directory, spec.directory)
         state = _system_call(f"preparing {fault_type.name}", fault_type.open, spec, directory)
         state.resident_kind = fault_type.resident_kind_for(spec)
+        state.cgroup = platform.own_cgroup()
         if spec.latency_every is not None:
             sampler = _system_call("measuring the latency floors", _LatencySampler, spec, fault_type.touch_mode)
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
@@ -479,6 +487,9 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                 measured_wall_ns += iteration.wall_ns_by(spec.wall_clock)
             emit("iteration_done", number)
         workers.check()
+        if iterations:
+            counters = _counter_status(gate, spec.threads)
+            cgroup = _cgroup_facts(state.cgroup, workers)
         stopped_by = interruption.signal_name
         if stopped_by is None:
             emit("budget", None)
@@ -500,7 +511,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                        started_at=started_at, ended_at=_timestamp(), iterations=tuple(iterations),
                        interrupted=stopped_by is not None or error is not None,
                        stopped_by=stopped_by, error=error, page_cache_folios=folios,
-                       latency=sampler.result() if sampler is not None else None)
+                       latency=sampler.result() if sampler is not None else None,
+                       counter_status=counters, cgroup=cgroup)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
 
@@ -511,6 +523,15 @@ def _system_call(what: str, function, *args):
         return function(*args)
     except OSError as error:
         raise RunError(f"{what} failed: {error.strerror or error}") from None
+
+
+def _cgroup_facts(directory, workers) -> dict | None:
+    """Returns faultput's memory cgroup and how many processes other than faultput's share it."""
+    if directory is None:
+        return None
+    processes = platform.cgroup_processes(directory)
+    ours = {os.getpid(), *getattr(workers, "pids", {}).values()}
+    return {"path": str(directory), "other_processes": None if processes is None else len(processes - ours)}
 
 
 def _resident(resident_kind: str | None, spec: RunSpec) -> int | None:
@@ -544,6 +565,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         folios_before = platform.mthp_counters() if spec.huge_pages in ("allow", "request") else None
         cpus = spec.worker_cpus or sorted(platform.allowed_cpus())
         idle_before, ticks_before = platform.cpu_ticks(cpus)
+        vmstat_before = platform.vmstat()
+        memcg_before = platform.cgroup_memory_stat(state.cgroup)
         if sampler is not None:
             sampler.before_round(gate)
         emit("waking", None)
@@ -558,6 +581,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         resident_after = _resident(state.resident_kind, spec)
         folios_after = platform.mthp_counters() if folios_before is not None else None
         idle_after, ticks_after = platform.cpu_ticks(cpus)
+        vmstat_after = platform.vmstat()
+        memcg_after = platform.cgroup_memory_stat(state.cgroup)
         failed = gate.touch_error()
         if failed:
             raise RunError(f"{fault_type.name}: touching the objects failed: {os.strerror(failed)}")
@@ -570,7 +595,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             writer_ops=workers.writer_ops(workers.rounds_released),
             idle_ticks=idle_after - idle_before if ticks_before else None,
             cpu_ticks=ticks_after - ticks_before if ticks_before else None,
-            folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after))
+            folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after),
+            vmstat=_moved(vmstat_before, vmstat_after),
+            memcg=_moved(memcg_before, memcg_after) if memcg_before else None)
         if sampler is not None:
             sampler.after_round(gate, iteration, mapped)
         return iteration
@@ -581,6 +608,29 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
                 _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
         finally:
             workers.unmap_objects(mapped)
+
+
+def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Returns how far each counter moved, those that moved only."""
+    return {name: after[name] - value for name, value in before.items()
+            if name in after and after[name] != value}
+
+
+def _counter_status(gate: _core.Gate, threads: int) -> dict[str, dict]:
+    """Returns, per counter, whether every worker counted it, and why not where one did not."""
+    per_worker = gate.counter_status()[:threads]
+    status = {}
+    for slot, (name, _, _) in enumerate(platform.COUNTER_EVENTS):
+        errors = [worker[slot][0] for worker in per_worker]
+        failed = next((error for error in errors if error != 0), None)
+        why = None
+        if failed == -1:
+            why = "not opened (the workers ended before they opened it)"
+        elif failed is not None:
+            why = platform.counter_refusal(name, failed)
+        status[name] = {"counted": failed is None, "user_only": any(worker[slot][1] for worker in per_worker),
+                        "why": why}
+    return status
 
 
 def _end_round(gate: _core.Gate, workers) -> None:

@@ -163,6 +163,103 @@ def cpu_ticks(cpus) -> tuple[int, int]:
     return idle, total
 
 
+# The perf_event counters each worker opens for itself: (name, perf type, config), in the
+# native core's slot order. Software events work in any virtual machine; the hardware ones
+# need a PMU the guest can use.
+PERF_TYPE_HARDWARE, PERF_TYPE_SOFTWARE = 0, 1
+COUNTER_EVENTS = (
+    ("traps", PERF_TYPE_SOFTWARE, 2),             # PERF_COUNT_SW_PAGE_FAULTS: faults that trapped
+    ("context_switches", PERF_TYPE_SOFTWARE, 3),  # PERF_COUNT_SW_CONTEXT_SWITCHES
+    ("migrations", PERF_TYPE_SOFTWARE, 4),        # PERF_COUNT_SW_CPU_MIGRATIONS
+    ("cycles", PERF_TYPE_HARDWARE, 0),            # PERF_COUNT_HW_CPU_CYCLES
+    ("instructions", PERF_TYPE_HARDWARE, 1),      # PERF_COUNT_HW_INSTRUCTIONS
+)
+
+
+def counter_events() -> list[tuple[int, int]]:
+    """Returns the (perf type, config) of each counter in COUNTER_EVENTS, for Gate.open_counters."""
+    return [(kind, config) for _, kind, config in COUNTER_EVENTS]
+
+
+def perf_event_paranoid() -> int | None:
+    return _read_int(PROC / "sys" / "kernel" / "perf_event_paranoid")
+
+
+def counter_refusal(name: str, error: int) -> str:
+    """Returns why a counter could not be opened, in a few words, from the errno of its open."""
+    if error in (errno.ENOENT, errno.EOPNOTSUPP, errno.ENODEV, errno.EINVAL):
+        where = " in this virtual machine" if hypervisor() else ""
+        return f"not supported here (no PMU{where})"
+    if error in (errno.EACCES, errno.EPERM):
+        return (f"not allowed (kernel.perf_event_paranoid = {perf_event_paranoid()}; "
+                "run as root or lower it to count)")
+    if error == errno.ENOSYS:
+        return "not supported by this kernel (no perf_event_open)"
+    return f"could not be opened: {os.strerror(error)}"
+
+
+# /proc/vmstat counters of faults and of what faults cause, by prefix; the others are left out.
+VMSTAT_PREFIXES = ("pgfault", "pgmajfault", "pgalloc_", "pgfree", "thp_", "compact_", "numa_", "pgscan", "pgsteal",
+                   "workingset_", "pswp", "swap_ra", "zone_reclaim", "pgdemote", "pgpromote", "pgmigrate",
+                   "pgrefill", "allocstall", "cow_ksm", "zswp", "ksm_")
+
+
+# Of those, the ones that are sizes, not event counts: they can fall, and are left out.
+GAUGES = frozenset({"workingset_nodes"})
+
+
+def vmstat() -> dict[str, int]:
+    """Returns the fault-related counters of /proc/vmstat (system-wide, since boot)."""
+    counters = {}
+    for line in (_read_text(PROC / "vmstat") or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(VMSTAT_PREFIXES) and name not in GAUGES and value.strip().isdigit():
+            counters[name] = int(value)
+    return counters
+
+
+def own_cgroup() -> Path | None:
+    """Returns the directory of this process's memory cgroup, the one whose memory.stat counts
+    its faults: cgroup v2's (unified, or unified beside v1 controllers), else v1's memory
+    controller's; None where neither has a memory.stat."""
+    candidates = []
+    for line in (_read_text(PROC / "self" / "cgroup") or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        path = parts[2].lstrip("/")
+        if parts[1] == "":
+            candidates += [CGROUP_ROOT / path, CGROUP_ROOT / "unified" / path]
+        elif "memory" in parts[1].split(","):
+            candidates.append(CGROUP_ROOT / "memory" / path)
+    return next((directory for directory in candidates if (directory / "memory.stat").is_file()), None)
+
+
+# memory.stat's event counters (the rest are sizes of what is held now).
+MEMCG_PREFIXES = ("pgfault", "pgmajfault", "thp_", "pgscan", "pgsteal", "workingset_", "pgactivate",
+                  "pgdeactivate", "pglazyfree", "pgrefill", "zswp", "pgpromote", "pgdemote")
+
+
+def cgroup_memory_stat(directory: Path | None) -> dict[str, int]:
+    """Returns the event counters of a cgroup's memory.stat ({} where there is none)."""
+    if directory is None:
+        return {}
+    counters = {}
+    for line in (_read_text(directory / "memory.stat") or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith(MEMCG_PREFIXES) and name not in GAUGES and value.strip().isdigit():
+            counters[name] = int(value)
+    return counters
+
+
+def cgroup_processes(directory: Path | None) -> set[int] | None:
+    """Returns the processes in a cgroup (cgroup.procs), or None where it cannot be read."""
+    text = _read_text(directory / "cgroup.procs") if directory is not None else None
+    if text is None:
+        return None
+    return {int(pid) for pid in text.split() if pid.isdigit()}
+
+
 def use_zero_page() -> bool:
     """Returns whether reads of anonymous memory may map the huge zero page."""
     return _read_int(SYS_THP / "use_zero_page") == 1

@@ -45,6 +45,8 @@ def config_label(spec: RunSpec, with_threads: bool = True, leave_out=()) -> str:
 
 
 NS_PER_S = 1_000_000_000
+# The perf_event counters of each worker, in the native core's slot order (platform.COUNTER_EVENTS).
+COUNTER_NAMES = ("traps", "context_switches", "migrations", "cycles", "instructions")
 # Where an iteration's wall clock stops: when the last worker finished its last item
 # (faultput's), or when the main thread, woken by it, read the clock (the seed's).
 LAST_WORKER_CLOCK = "last-worker"
@@ -91,6 +93,9 @@ class WorkerRound:
     items: int
     pages: int
     end_ns: int
+    # The worker's perf_event counters around its touch loops, in COUNTER_NAMES order (0 for
+    # those not counted: RunResult.counter_status says which).
+    counters: tuple[int, ...] = (0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,9 @@ class Iteration:
     could use passed idle, and in all, over the round (None where not read).
     writer_ops is how many operations the address-space writers made during the round
     (None without writers).
+    vmstat is how far /proc/vmstat's fault-related counters moved over the round, system-wide
+    (other processes add to them); memcg the same of faultput's memory cgroup's memory.stat
+    (None where there is none); counters that did not move are left out.
     folio_counters is how much each large folio size's system-wide fault counters
     (hugepages-*/stats) moved over the round, {size: {counter: delta}} for the sizes
     that moved; None where they were not read (runs that allow no large folio).
@@ -126,6 +134,8 @@ class Iteration:
     writer_ops: int | None = None
     idle_ticks: int | None = None
     cpu_ticks: int | None = None
+    vmstat: dict[str, int] | None = None
+    memcg: dict[str, int] | None = None
 
     def wall_ns_by(self, wall_clock: str) -> int:
         """Returns the wall time of this iteration in nanoseconds, ended as wall_clock says:
@@ -162,6 +172,9 @@ class RunResult:
     page_cache_folios is how the page cache held a file-backed type's file after the run,
     {pages per folio: folios} (None where not measured: other types, or no root).
     latency is what --latency measured (None without it).
+    counter_status says, per perf_event counter (COUNTER_NAMES), whether every worker counted
+    it ({"counted", "user_only", "why"}); cgroup names faultput's memory cgroup and how many
+    other processes share it (None where there is none).
     interrupted marks a partial result: stopped_by names the signal that stopped it
     (SIGINT, SIGTERM), error the failure that ended it (a worker process that died).
     """
@@ -180,6 +193,8 @@ class RunResult:
     findings: tuple[str, ...] = field(default=())
     page_cache_folios: dict[int, int] | None = None
     latency: Latency | None = None
+    counter_status: dict[str, dict] | None = None
+    cgroup: dict | None = None
 
     @property
     def measured(self) -> tuple[Iteration, ...]:
@@ -233,6 +248,50 @@ class RunResult:
                     total.setdefault(size, {}).setdefault(name, 0)
                     total[size][name] += delta
         return total
+
+    def counter_total(self, name: str) -> int | None:
+        """Returns a perf_event counter summed over the measured iterations' workers, or None
+        where it was not counted."""
+        if not self.counter_status or not self.counter_status.get(name, {}).get("counted") or not self.measured:
+            return None
+        slot = COUNTER_NAMES.index(name)
+        return sum(worker.counters[slot] for iteration in self.measured for worker in iteration.workers)
+
+    def per_fault(self) -> dict[str, float | None]:
+        """Returns what the counters say per fault: traps per page touched, cycles and
+        instructions per fault, context switches and migrations per 1,000 faults (None for a
+        counter not counted)."""
+        faults = self.minor_faults + self.major_faults
+        touched = sum(iteration.pages_touched for iteration in self.measured)
+
+        def per(name, denominator, scale=1.0):
+            total = self.counter_total(name)
+            return None if total is None or not denominator else total * scale / denominator
+
+        return {"traps_per_page": per("traps", touched),
+                "cycles_per_fault": per("cycles", faults),
+                "instructions_per_fault": per("instructions", faults),
+                "context_switches_per_1000_faults": per("context_switches", faults, 1000),
+                "migrations_per_1000_faults": per("migrations", faults, 1000)}
+
+    def _summed(self, field_name: str) -> dict[str, int] | None:
+        if not self.measured or getattr(self.measured[0], field_name) is None:
+            return None
+        total: dict[str, int] = {}
+        for iteration in self.measured:
+            for name, delta in (getattr(iteration, field_name) or {}).items():
+                total[name] = total.get(name, 0) + delta
+        return total
+
+    @property
+    def vmstat(self) -> dict[str, int] | None:
+        """Returns /proc/vmstat's movement summed over the measured rounds (system-wide)."""
+        return self._summed("vmstat")
+
+    @property
+    def memcg(self) -> dict[str, int] | None:
+        """Returns faultput's memory cgroup's memory.stat movement over the measured rounds."""
+        return self._summed("memcg")
 
     @property
     def idle_share(self) -> float | None:

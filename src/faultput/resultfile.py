@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from . import __version__
 from .errors import UsageError
 from .latency import LAYOUT, BUCKETS, CLOCKS, Histogram, Latency, SlowFault
-from .result import LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, Iteration, RunResult, WorkerRound
+from .result import COUNTER_NAMES, LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, Iteration, RunResult, WorkerRound
 from .spec import RunSpec
 
 SCHEMA = "faultput.result"
@@ -120,7 +120,12 @@ def result_data(result: RunResult) -> dict:
             "faults_per_page": result.faults_per_page,
             "resident_pages_per_page": result.resident_pages_per_page,
             "observed_fault": result.observed_fault,
+            **result.per_fault(),
         },
+        "counter_status": result.counter_status,
+        "cgroup": result.cgroup,
+        "vmstat": result.vmstat,
+        "memcg": result.memcg,
         "findings": list(result.findings),
         "page_cache_folios": (None if result.page_cache_folios is None else
                               {str(pages): count for pages, count in sorted(result.page_cache_folios.items())}),
@@ -138,6 +143,8 @@ def result_data(result: RunResult) -> dict:
                 "writer_ops": iteration.writer_ops,
                 "idle_ticks": iteration.idle_ticks,
                 "cpu_ticks": iteration.cpu_ticks,
+                "vmstat": iteration.vmstat,
+                "memcg": iteration.memcg,
                 "folio_counters": (None if iteration.folio_counters is None else
                                    {str(size): counters for size, counters in iteration.folio_counters.items()}),
                 "workers": [
@@ -148,6 +155,7 @@ def result_data(result: RunResult) -> dict:
                         "items": worker.items,
                         "pages": worker.pages,
                         "end_ns": worker.end_ns,
+                        "counters": dict(zip(COUNTER_NAMES, worker.counters)),
                     }
                     for worker in iteration.workers
                 ],
@@ -221,9 +229,10 @@ def result_from_data(data: dict) -> RunResult:
                   main_end_ns=it["main_end_ns"], resident_added_bytes=it["resident_added_bytes"],
                   helper_cpu_ns=it["helper_cpu_ns"], writer_ops=it["writer_ops"],
                   idle_ticks=it["idle_ticks"], cpu_ticks=it["cpu_ticks"],
+                  vmstat=it.get("vmstat"), memcg=it.get("memcg"),
                   folio_counters=(None if it["folio_counters"] is None else
                                   {int(size): dict(counters) for size, counters in it["folio_counters"].items()}),
-                  workers=tuple(WorkerRound(**worker) for worker in it["workers"]))
+                  workers=tuple(_worker_from_data(worker) for worker in it["workers"]))
         for it in data["iterations"]
     )
     return RunResult(spec=RunSpec(**spec_data), tool_version=data["tool_version"], system=data["system"],
@@ -233,7 +242,14 @@ def result_from_data(data: dict) -> RunResult:
                      observed_fault=data["summary"]["observed_fault"], findings=tuple(data["findings"]),
                      page_cache_folios=(None if data["page_cache_folios"] is None else
                                         {int(pages): count for pages, count in data["page_cache_folios"].items()}),
-                     latency=_latency_from_data(data.get("latency")))
+                     latency=_latency_from_data(data.get("latency")),
+                     counter_status=data.get("counter_status"), cgroup=data.get("cgroup"))
+
+
+def _worker_from_data(data: dict) -> WorkerRound:
+    counters = data.get("counters") or {}
+    return WorkerRound(**{key: value for key, value in data.items() if key != "counters"},
+                       counters=tuple(counters.get(name, 0) for name in COUNTER_NAMES))
 
 
 class _Malformed(Exception):
@@ -392,6 +408,28 @@ def _check_latency(data, where: str) -> None:
         _str(check, "note", at, nullable=True)
 
 
+def _check_deltas(value, where: str) -> None:
+    """A {counter: how far it rose} object (event counters only rise), or null."""
+    if value is not None and not (isinstance(value, dict) and all(
+            isinstance(name, str) and _is_int(delta) and 0 < delta <= MAX_INT for name, delta in value.items())):
+        raise _Malformed(where, "null or {counter: how far it rose}", value)
+
+
+def _check_counter_status(value, where: str) -> None:
+    if value is None:
+        return
+    _object(value, where)
+    if set(value) != set(COUNTER_NAMES):
+        raise _Malformed(where, "an object of " + ", ".join(COUNTER_NAMES), sorted(value))
+    for name in COUNTER_NAMES:
+        at = f"{where}.{name}"
+        _object(value[name], at)
+        counted = _bool(value[name], "counted", at)
+        _bool(value[name], "user_only", at)
+        if _str(value[name], "why", at, nullable=True) is None and not counted:
+            raise _Malformed(f"{at}.why", "why the counter was not counted", None)
+
+
 def _check_spec(spec: dict, where: str) -> None:
     from .faults import all_fault_types
     from .spec import MAX_THREADS, MODES, VARIANTS, WRITER_OPS
@@ -454,6 +492,18 @@ def _check_result(data, where: str) -> None:
                                   or not math.isfinite(value)):
             raise _Malformed(f"{at}.{key}", "a finite number or null", value)
     _str(summary, "observed_fault", at, nullable=True)
+    for key in ("traps_per_page", "cycles_per_fault", "instructions_per_fault", "context_switches_per_1000_faults",
+                "migrations_per_1000_faults"):
+        if key in summary and summary[key] is not None:
+            _float(summary, key, at, positive=False)
+    _check_counter_status(data.get("counter_status"), f"{where}.counter_status")
+    cgroup = data.get("cgroup")
+    if cgroup is not None:
+        _object(cgroup, f"{where}.cgroup")
+        _str(cgroup, "path", f"{where}.cgroup")
+        _int(cgroup, "other_processes", f"{where}.cgroup", nullable=True)
+    for key in ("vmstat", "memcg"):
+        _check_deltas(data.get(key), f"{where}.{key}")
     findings = _list(data, "findings", where)
     for k, finding in enumerate(findings):
         if not isinstance(finding, str):
@@ -479,6 +529,8 @@ def _check_result(data, where: str) -> None:
         _int(iteration, "writer_ops", at, nullable=True)
         _int(iteration, "idle_ticks", at, nullable=True)
         _int(iteration, "cpu_ticks", at, nullable=True)
+        for key in ("vmstat", "memcg"):
+            _check_deltas(iteration.get(key), f"{at}.{key}")
         counters = _get(iteration, "folio_counters", at)
         if counters is not None and not (isinstance(counters, dict) and all(
                 isinstance(size, str) and size.isascii() and size.isdigit() and isinstance(moved, dict)
@@ -494,6 +546,12 @@ def _check_result(data, where: str) -> None:
             _object(worker, worker_at)
             for key in ("cpu_ns", "minor_faults", "major_faults", "items", "pages", "end_ns"):
                 _int(worker, key, worker_at)
+            if "counters" in worker:  # from version 3
+                counted = worker["counters"]
+                if not isinstance(counted, dict) or set(counted) != set(COUNTER_NAMES):
+                    raise _Malformed(f"{worker_at}.counters", "an object of " + ", ".join(COUNTER_NAMES), counted)
+                for name in COUNTER_NAMES:
+                    _int(counted, name, f"{worker_at}.counters")
 
 
 # The system facts that outputs compute with: their kinds. Other facts need only be plain values.

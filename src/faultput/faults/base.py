@@ -41,6 +41,7 @@ class RunState:
     directory: Path | None = None
     fd: int | None = None
     resident_kind: str | None = None
+    cgroup: Path | None = None   # the memory cgroup whose memory.stat the engine reads
     extra: dict = field(default_factory=dict)
 
 

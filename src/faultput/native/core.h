@@ -10,6 +10,8 @@
  *              park the workers, release them, hand out work items from one atomic
  *              index, wait for the last one; for worker threads and processes alike.
  *   uffd.c     a userfaultfd and its handler thread (Python type Uffd).
+ *   counters.c per-worker perf_event counters (traps, context switches, migrations, cycles,
+ *              instructions), opened by each worker for itself, read around each item.
  *   latency.c  per-fault latency (--latency): the histogram's buckets, recording a sample,
  *              the clock pair that calibrates ticks, and the two floors.
  *   module.c   the module's Python face: touch(), mmap(), munmap(), madvise(),
@@ -43,6 +45,17 @@ typedef struct {
     size_t size_bytes;
 } work_item_t;
 
+/* The perf_event counters a worker may open for itself (counters.c), in this order. */
+#define N_COUNTERS 5
+
+/* One worker's counters: its own file descriptors (valid in its own process only), and how
+ * each open went, for the main process to read: 0 counted, else the errno of the open. */
+typedef struct {
+    int fd[N_COUNTERS];
+    int error[N_COUNTERS];
+    int user_only[N_COUNTERS];   /* counting the kernel was refused, so only user time is counted */
+} worker_counters_t;
+
 /* One worker's share of one round, as touch_item() adds it up. */
 typedef struct {
     uint64_t cpu_ns;        /* CLOCK_THREAD_CPUTIME_ID inside the touch loop */
@@ -52,6 +65,7 @@ typedef struct {
     uint64_t pages;
     uint64_t end_ns;        /* when the worker finished its last item */
     int touch_errno;        /* the first failure of the touch itself (populate's madvise), or 0 */
+    uint64_t counters[N_COUNTERS]; /* the worker's perf_event counters around the touch loop */
 } worker_round_t;
 
 /* How a page is touched: the values Python passes as `touch`. */
@@ -141,7 +155,13 @@ extern PyMethodDef latency_methods[];
 /* touch.c */
 extern size_t page_size_bytes;
 void touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round_t *round,
-                const latency_setup_t *setup, latency_worker_t *latency);
+                const latency_setup_t *setup, latency_worker_t *latency, const worker_counters_t *counters);
+
+/* counters.c */
+void counters_init(worker_counters_t *c);
+PyObject *counters_open(worker_counters_t *c, PyObject *events);
+void counters_read(const worker_counters_t *c, uint64_t *values);
+void counters_close(worker_counters_t *c);
 void block_async_signals(void);
 int check_touch(unsigned long long stride_bytes, int touch);
 

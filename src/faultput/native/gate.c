@@ -9,6 +9,10 @@
  *                              not at all, the plain loop)
  *   latency_rounds()           each worker's latency record since the last call, emptied
  *                              (lat_take's tuples)
+ *   open_counters(index, events) -> [(errno, user_only)]: the calling worker opens its
+ *                              perf_event counters (counters.c) for itself, before its rounds
+ *   close_counters(index)      the calling worker closes its counters
+ *   counter_status() -> per worker, [(errno, user_only)] of each counter slot (-1: not asked)
  *   inject_latency_sample(index, before, cpu_before, after, cpu_after, address): records
  *                              one sample into a worker's record as the loop does (tests)
  *   load(items, stride, touch) the next round's work queue
@@ -98,6 +102,7 @@ typedef struct {
     char (*failures)[FAILURE_BYTES]; /* per worker: why a worker process could not go on */
     work_item_t *items;
     latency_worker_t *latency;   /* per worker, or NULL without --latency */
+    worker_counters_t *counters; /* per worker: its perf_event counters */
     latency_setup_t latency_setup;
     /* Alone on its cache line: the seed pads its atomic index likewise. */
     _Alignas(CACHE_LINE_BYTES) atomic_size_t next_item;
@@ -212,7 +217,8 @@ Gate_init(Gate *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "a gate needs at least one worker");
         return -1;
     }
-    size_t bytes = sizeof(gate_shared_t) + workers * (2 * sizeof(uint64_t) + sizeof(worker_round_t) + FAILURE_BYTES)
+    size_t bytes = sizeof(gate_shared_t) + workers * (2 * sizeof(uint64_t) + sizeof(worker_round_t) + FAILURE_BYTES
+                                                      + sizeof(worker_counters_t))
                    + (size_t) capacity * sizeof(work_item_t);
     size_t latency_offset = (bytes + CACHE_LINE_BYTES - 1) / CACHE_LINE_BYTES * CACHE_LINE_BYTES;
     if (latency) {
@@ -257,7 +263,11 @@ Gate_init(Gate *self, PyObject *args, PyObject *kwds)
     g->round_done = g->round_seen + workers;
     g->stats = (worker_round_t *) (g->round_done + workers);
     g->failures = (char (*)[FAILURE_BYTES]) (g->stats + workers);
-    g->items = (work_item_t *) (g->failures + workers);
+    g->counters = (worker_counters_t *) (g->failures + workers);
+    for (unsigned int i = 0; i < workers; i++) {
+        counters_init(&g->counters[i]);
+    }
+    g->items = (work_item_t *) (g->counters + workers);
     if (latency) {
         g->latency = (latency_worker_t *) ((char *) g + latency_offset);
         for (unsigned int i = 0; i < workers; i++) {
@@ -520,12 +530,15 @@ Gate_wait_done(Gate *self, PyObject *args, PyObject *kwds)
 static PyObject *
 round_tuple(const worker_round_t *round)
 {
-    return Py_BuildValue("(KKKKKK)", (unsigned long long) round->cpu_ns,
+    return Py_BuildValue("(KKKKKK(KKKKK))", (unsigned long long) round->cpu_ns,
                          (unsigned long long) round->minor_faults,
                          (unsigned long long) round->major_faults,
                          (unsigned long long) round->items,
                          (unsigned long long) round->pages,
-                         (unsigned long long) round->end_ns);
+                         (unsigned long long) round->end_ns,
+                         (unsigned long long) round->counters[0], (unsigned long long) round->counters[1],
+                         (unsigned long long) round->counters[2], (unsigned long long) round->counters[3],
+                         (unsigned long long) round->counters[4]);
 }
 
 static PyObject *
@@ -564,6 +577,12 @@ Gate_work(Gate *self, PyObject *args)
     latency_setup_t latency_setup = g->latency_setup;
     /* A latency gate's round with every == 0 runs the plain loop (the default's reference round). */
     latency_worker_t *latency = g->latency != NULL && latency_setup.every != 0 ? latency_record(g, index) : NULL;
+    const worker_counters_t *counters = NULL;
+    for (int k = 0; k < N_COUNTERS; k++) {
+        if (g->counters[index].fd[k] >= 0) {
+            counters = &g->counters[index];
+        }
+    }
     pthread_mutex_unlock(&g->lock);
 
     if (!stopped) {
@@ -573,7 +592,7 @@ Gate_work(Gate *self, PyObject *args)
             if (i >= n_items) {
                 break;
             }
-            touch_item(&items[i], stride_bytes, touch, &round, &latency_setup, latency);
+            touch_item(&items[i], stride_bytes, touch, &round, &latency_setup, latency, counters);
         }
         round.end_ns = monotonic_ns();
 
@@ -863,7 +882,70 @@ Gate_inject_latency_sample(Gate *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *
+Gate_open_counters(Gate *self, PyObject *args)
+{
+    unsigned int index;
+    PyObject *events;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "IO", &index, &events)) {
+        return NULL;
+    }
+    if (check_worker_index(g, index) < 0) {
+        return NULL;
+    }
+    /* Only this worker touches its slot, and only between rounds: no lock is needed. */
+    return counters_open(&g->counters[index], events);
+}
+
+static PyObject *
+Gate_close_counters(Gate *self, PyObject *args)
+{
+    unsigned int index;
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL || !PyArg_ParseTuple(args, "I", &index)) {
+        return NULL;
+    }
+    if (check_worker_index(g, index) < 0) {
+        return NULL;
+    }
+    counters_close(&g->counters[index]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Gate_counter_status(Gate *self, PyObject *unused)
+{
+    gate_shared_t *g = gate_of(self);
+    if (g == NULL) {
+        return NULL;
+    }
+    PyObject *all = PyList_New(g->n_workers);
+    if (all == NULL) {
+        return NULL;
+    }
+    for (unsigned int i = 0; i < g->n_workers; i++) {
+        const worker_counters_t *c = &g->counters[i];
+        PyObject *one = Py_BuildValue("[(ii)(ii)(ii)(ii)(ii)]", c->error[0], c->user_only[0], c->error[1],
+                                      c->user_only[1], c->error[2], c->user_only[2], c->error[3], c->user_only[3],
+                                      c->error[4], c->user_only[4]);
+        if (one == NULL) {
+            Py_DECREF(all);
+            return NULL;
+        }
+        PyList_SET_ITEM(all, i, one);
+    }
+    return all;
+}
+
 static PyMethodDef Gate_methods[] = {
+    { "open_counters", (PyCFunction) Gate_open_counters, METH_VARARGS,
+      "open_counters(index, events) -> [(errno, user_only)]: worker index opens perf_event counters of "
+      "(type, config) for the calling thread." },
+    { "close_counters", (PyCFunction) Gate_close_counters, METH_VARARGS,
+      "close_counters(index): worker index closes its counters (from the thread that opened them)." },
+    { "counter_status", (PyCFunction) Gate_counter_status, METH_NOARGS,
+      "counter_status() -> per worker, [(errno, user_only)] of each counter slot (errno -1: not asked)." },
     { "set_latency", (PyCFunction) Gate_set_latency, METH_VARARGS,
       "set_latency(clock, every, mult): the next rounds time every `every`th page (0: none, the plain "
       "loop); ticks to ns as (ticks * mult) >> 32." },

@@ -38,7 +38,7 @@ core_touch(PyObject *self, PyObject *args)
     work_item_t item = { (unsigned char *) (uintptr_t) address, (size_t) size_bytes };
     worker_round_t round = { 0 };
     Py_BEGIN_ALLOW_THREADS
-    touch_item(&item, (size_t) stride_bytes, touch, &round, NULL, NULL);
+    touch_item(&item, (size_t) stride_bytes, touch, &round, NULL, NULL, NULL);
     Py_END_ALLOW_THREADS
     if (round.touch_errno != 0) {
         errno = round.touch_errno;

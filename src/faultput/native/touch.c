@@ -11,9 +11,10 @@
  *   touch_pages_sampled(start, size, stride, touch, setup, latency): touch_pages() for
  *                  reads and writes, timing every setup->every'th touch into latency
  *                  (--latency); specialised per clock and touch, so the loop tests neither.
- *   touch_item(item, stride, touch, round, setup, latency): touch one item, adding its CPU
- *                  time, the kernel's fault counts for this thread and its pages to round;
- *                  sampled when latency is not NULL.
+ *   touch_item(item, stride, touch, round, setup, latency, counters): touch one item, adding
+ *                  its CPU time, the kernel's fault counts for this thread, its perf_event
+ *                  counters (where counters is not NULL) and its pages to round; sampled
+ *                  when latency is not NULL.
  *   block_async_signals(): keeps Ctrl-C and friends on the main thread.
  *   check_touch(stride, touch) -> 0, or -1 with a Python ValueError set.
  */
@@ -156,13 +157,18 @@ monotonic_ns(void)
 
 void
 touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round_t *round,
-           const latency_setup_t *setup, latency_worker_t *latency)
+           const latency_setup_t *setup, latency_worker_t *latency, const worker_counters_t *counters)
 {
     struct rusage usage_before, usage_after;
+    uint64_t counters_before[N_COUNTERS], counters_after[N_COUNTERS];
     /* Take each snapshot once first: after a fork the stack pages they write are
      * copy-on-write, and that fault would otherwise land inside the counted window. */
     int counted = getrusage(RUSAGE_THREAD, &usage_after) == 0;
     (void) thread_cpu_ns();
+    if (counters != NULL) {
+        counters_read(counters, counters_after);
+        counters_read(counters, counters_before);
+    }
     counted &= getrusage(RUSAGE_THREAD, &usage_before) == 0;
     uint64_t cpu_before_ns = thread_cpu_ns();
 
@@ -175,6 +181,13 @@ touch_item(const work_item_t *item, size_t stride_bytes, int touch, worker_round
 
     uint64_t cpu_after_ns = thread_cpu_ns();
     counted &= getrusage(RUSAGE_THREAD, &usage_after) == 0;
+    if (counters != NULL) {
+        /* Outside the CPU-time window, beside the fault counts. */
+        counters_read(counters, counters_after);
+        for (int i = 0; i < N_COUNTERS; i++) {
+            round->counters[i] += counters_after[i] - counters_before[i];
+        }
+    }
     round->cpu_ns += cpu_after_ns - cpu_before_ns;
     if (counted) {
         round->minor_faults += (uint64_t) (usage_after.ru_minflt - usage_before.ru_minflt);

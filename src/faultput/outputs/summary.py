@@ -79,11 +79,65 @@ def summary(result: RunResult) -> str:
         if detail:
             line += f"   ({detail})"
         lines.append(line)
+    if result.idle_share is not None:
+        lines.append(f"  {'CPUs idle':<20} {_share(result.idle_share):>14}   (of the CPUs the workers could use, "
+                     "during the measured rounds; /proc/stat)")
     if result.latency is not None:
         lines += latency_lines(result)
+    lines += counter_lines(result)
     for finding in result.findings:
         lines.append(f"  note: {finding}")
     return "\n".join(lines) + "\n"
+
+
+# The /proc/vmstat and memory.stat counters a summary names where they moved (the JSON has all).
+NOTABLE_COUNTERS = ("pgfault", "pgmajfault", "thp_fault_alloc", "thp_fault_fallback", "thp_fault_fallback_charge",
+                    "thp_split_page", "thp_deferred_split_page", "compact_stall", "compact_fail", "allocstall_normal",
+                    "allocstall_movable", "pgscan_direct", "pgsteal_direct", "pswpin", "pswpout",
+                    "numa_hint_faults", "numa_pages_migrated", "pgmigrate_success", "workingset_refault_anon",
+                    "workingset_refault_file")
+
+
+def _notable(moved: dict[str, int], pages: int) -> str:
+    words = []
+    for name in NOTABLE_COUNTERS:
+        if moved.get(name):
+            per_page = f" ({moved[name] / pages:.2f} per page)" if name in ("pgfault", "pgmajfault") and pages else ""
+            words.append(f"{name} {moved[name]:,}{per_page}")
+    return ", ".join(words) or "none of the fault counters moved"
+
+
+def counter_lines(result: RunResult) -> list[str]:
+    """Returns where the time went, as counters say: the workers' perf_event counters per fault,
+    and the system-wide and cgroup counters that moved over the measured rounds."""
+    lines = []
+    if result.counter_status:
+        per_fault = result.per_fault()
+        counted = []
+        if per_fault["traps_per_page"] is not None:
+            counted.append(f"{per_fault['traps_per_page']:.2f} traps per page")
+        if per_fault["cycles_per_fault"] is not None:
+            counted.append(f"{per_fault['cycles_per_fault']:,.0f} cycles and "
+                           f"{per_fault['instructions_per_fault'] or 0:,.0f} instructions per fault")
+        rates = [f"{per_fault[key]:.2f} {label}" for key, label in
+                 (("context_switches_per_1000_faults", "context switches"), ("migrations_per_1000_faults", "migrations"))
+                 if per_fault[key] is not None]
+        if rates:
+            counted.append(" and ".join(rates) + " per 1,000 faults")
+        if counted:
+            # Counters that could not be opened are named in the findings, with why.
+            lines.append(f"  {'per fault':<20} {', '.join(counted)} (perf_event counters of the workers, "
+                         "around their touch loops)")
+    pages = sum(iteration.pages_touched for iteration in result.measured)
+    if result.vmstat is not None:
+        lines.append(f"  {'system-wide':<20} {_notable(result.vmstat, pages)} (/proc/vmstat over the measured "
+                     "rounds; other processes add to it)")
+    if result.memcg is not None and result.cgroup:
+        others = result.cgroup.get("other_processes")
+        sharing = "" if others is None else f", {others} other process{'es' if others != 1 else ''} in it"
+        lines.append(f"  {'cgroup':<20} {_notable(result.memcg, pages)} (memory.stat of "
+                     f"{result.cgroup['path']}{sharing})")
+    return lines
 
 
 def format_ns(ns: float | None) -> str:
@@ -182,16 +236,18 @@ def sweep_table(results: list[RunResult]) -> str:
     timed = any(result.latency is not None for result in results)
     latency_header = f"  {'p50':>10}  {'p99':>10}" if timed else ""
     lines = [f"{'configuration':<{width}}  {'threads':>7}  {'pages/wall-s':>14}  {'pages/CPU-s':>14}  "
-             f"{'faults/page':>11}  {'idle':>5}{latency_header}  {'iterations':>10}"]
+             f"{'faults/page':>11}  {'traps/page':>10}  {'idle':>5}{latency_header}  {'iterations':>10}"]
     for label, result in zip(labels, results):
         partial = "  partial" if result.interrupted else ""
         latency = ""
         if timed:
             histogram = result.latency.histogram if result.latency else Histogram()
             latency = f"  {format_ns(histogram.percentile(0.5)):>10}  {format_ns(histogram.percentile(0.99)):>10}"
+        traps = result.per_fault()["traps_per_page"] if result.measured else None
         lines.append(f"{label:<{width}}  {result.spec.threads:>7}  {_number(result.pages_per_wall_second):>14}  "
                      f"{_number(result.pages_per_cpu_second):>14}  {faults_per_page_text(result.faults_per_page):>11}  "
-                     f"{_share(result.idle_share):>5}{latency}  {len(result.measured):>10}{partial}")
+                     f"{faults_per_page_text(traps):>10}  {_share(result.idle_share):>5}{latency}  "
+                     f"{len(result.measured):>10}{partial}")
     return "\n".join(lines) + "\n"
 
 
@@ -204,6 +260,9 @@ def one_line(result: RunResult, position: str) -> str:
     partial = "  PARTIAL" if result.interrupted else ""
     writers = ("" if result.writer_ops_per_second is None
                else f", {_number(result.writer_ops_per_second)} writer ops/s")
+    traps = result.per_fault()["traps_per_page"] if result.measured else None
+    if traps is not None:
+        writers += f", {traps:.2f} traps/page"
     if result.latency is not None:
         histogram = result.latency.histogram
         check = latency_cross_check(result)
