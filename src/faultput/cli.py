@@ -185,6 +185,14 @@ def _run_parser() -> _Parser:
                              "that costs more than 3%% of throughput, as measured in the first three warmup "
                              "iterations (added where --warmup gives fewer); prints percentiles, floors and a "
                              "cross-check")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample call stacks (perf record, cpu-clock) of the workers in the measured rounds "
+                             "only; prints the top kernel and user functions with ns per fault")
+    parser.add_argument("--folded", metavar="FILE",
+                        help="write --profile's stacks in the collapsed format flame graph tools read")
+    parser.add_argument("--no-counters", dest="counters", action="store_false",
+                        help="do not open the workers' perf_event counters (traps, context switches, "
+                             "migrations, cycles, instructions)")
     parser.add_argument("--oversubscribe", action="store_true",
                         help="allow more threads than online CPUs")
     parser.add_argument("--repeat", type=lambda t: parse_count(t, "repeat", maximum=MAX_REPEATS),
@@ -267,7 +275,8 @@ def _specs(args) -> list:
                 access=args.access, mode=mode, directory=args.dir, first_cpu=args.first_cpu, thp=args.thp,
                 object_size_bytes=args.object_size, memory_bytes=args.memory, warmup_iterations=args.warmup,
                 oversubscribe=args.oversubscribe, folio_size_bytes=folio, mmap_writers=args.mmap_writers,
-                writer_op=args.writer_op, latency_every=args.latency)
+                writer_op=args.writer_op, latency_every=args.latency, counters=args.counters,
+                profile=args.profile)
             check_runnable(spec)
             specs.append(spec)
         except CannotRunHere as refusal:
@@ -370,7 +379,7 @@ def _finish(results, interruption, out: "_Stdout", exports=()) -> int:
 
 
 def _exports(args) -> list:
-    """Returns an Export for each file format asked for (--json, --perfdata, --csv, --pyperf)."""
+    """Returns an Export for each file format asked for (--json, --perfdata, --csv, --pyperf, --folded)."""
     from .outputs import Export, exporters
 
     return [Export(option, getattr(args, option[2:]), render) for option, render in exporters().items()
@@ -511,12 +520,13 @@ def _export_command(argv: list[str]) -> int:
     parser.add_argument("--csv", metavar="FILE", help="one row per measured iteration")
     parser.add_argument("--pyperf", metavar="FILE", help="a pyperf file (seconds per page)")
     parser.add_argument("--perfdata", metavar="FILE", help="the wrapper's perfdata records")
+    parser.add_argument("--folded", metavar="FILE", help="the --profile stacks, in the collapsed format")
     args = parser.parse_args(argv)
     from .outputs import check_outputs
 
     exports = _exports(args)
     if not exports:
-        raise UsageError("export: name at least one of --csv, --pyperf, --perfdata")
+        raise UsageError("export: name at least one of --csv, --pyperf, --perfdata, --folded")
     check_outputs(exports, inputs=args.files)
     files = _load_files(args.files, 1, "export")
     results = [result for result_file in files for result in result_file.results]

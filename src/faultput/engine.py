@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from . import __version__, _core, checks, platform
+from . import profile as profiling
 from .latency import CLOCKS, Histogram, Latency, SlowFault, SLOWEST, choose_every
 from .errors import RunError
 from .faults import get_fault_type
@@ -271,7 +272,8 @@ class _ThreadWorkers(_Workers):
                 self.gate.stop()
                 return
         # Each worker counts itself: perf_event counters are per thread.
-        self.gate.open_counters(index, platform.counter_events())
+        if self.spec.counters:
+            self.gate.open_counters(index, platform.counter_events())
         try:
             while self.gate.work(index) is not None:
                 pass
@@ -285,6 +287,10 @@ class _ThreadWorkers(_Workers):
             except RuntimeError as error:
                 raise RunError(f"cannot start worker thread {index} of {len(self.threads)}: {error} "
                                "(a limit on tasks: pids.max of the cgroup, or ulimit -u)") from None
+
+    def profiled_ids(self) -> tuple[list[int], bool]:
+        """Returns the thread ids of the workers (not the writers), and False: they are threads."""
+        return [thread.native_id for thread in self.threads[:self.spec.threads]], False
 
     def map_objects(self) -> list[int]:
         mapped: list[int] = []
@@ -351,7 +357,8 @@ class _ProcessWorkers(_Workers):
             cpu = self.cpu_of(index)
             if cpu is not None:
                 platform.pin_current_thread(cpu)
-            self.gate.open_counters(index, platform.counter_events())
+            if self.spec.counters:
+                self.gate.open_counters(index, platform.counter_events())
             while True:
                 mapped: list[int] = []
                 try:
@@ -377,6 +384,10 @@ class _ProcessWorkers(_Workers):
             status = 1
         finally:
             os._exit(status)
+
+    def profiled_ids(self) -> tuple[list[int], bool]:
+        """Returns the worker processes' ids, and True: they are processes."""
+        return list(self.pids.values()), True
 
     def map_objects(self) -> list[int]:
         return list(self.addresses)
@@ -446,7 +457,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
     state = None
     workers = None
     sampler = None
-    counters = cgroup = None
+    counters = cgroup = recorder = profile = None
     interruption.gate = gate
     if interruption.signal_name is not None:
         gate.stop()
@@ -463,6 +474,10 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
         workers = worker_kind(gate, spec, fault_type, state)
         workers.start()
+        if spec.profile:
+            ids, processes = workers.profiled_ids()
+            recorder = platform.PerfRecorder(ids, processes, profiling.FREQUENCY_HZ)
+            _system_call("starting perf record", recorder.start)
         emit("spawned", None)
         duration_ns = int(spec.duration_s * 1e9)
         measured_wall_ns = 0
@@ -478,7 +493,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                 workers.check()
             workers.check()
             emit("caught_up", None)
-            iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit, sampler)
+            iteration = _iteration(gate, workers, fault_type, state, number, warmup, emit, sampler,
+                                   None if warmup else recorder)
             if iteration is None or interruption.signal_name is not None:
                 # A round cut short by a signal measured only part of the objects: drop it.
                 break
@@ -487,7 +503,10 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                 measured_wall_ns += iteration.wall_ns_by(spec.wall_clock)
             emit("iteration_done", number)
         workers.check()
-        if iterations:
+        if recorder is not None and any(not iteration.warmup for iteration in iterations):
+            script = _system_call("reading the profile (perf script)", recorder.finish)
+            profile = profiling.parse(script, platform.kernel_symbols())
+        if iterations and spec.counters:
             counters = _counter_status(gate, spec.threads)
             cgroup = _cgroup_facts(state.cgroup, workers)
         stopped_by = interruption.signal_name
@@ -499,6 +518,8 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
             raise
         error = str(failure)
     finally:
+        if recorder is not None:
+            recorder.close()
         _shut_down(gate, workers)
         interruption.gate = None
         if state is not None:
@@ -512,7 +533,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                        interrupted=stopped_by is not None or error is not None,
                        stopped_by=stopped_by, error=error, page_cache_folios=folios,
                        latency=sampler.result() if sampler is not None else None,
-                       counter_status=counters, cgroup=cgroup)
+                       counter_status=counters, cgroup=cgroup, profile=profile)
     observed, findings = checks.judge(result, fault_type, platform.thp_enabled())
     return replace(result, observed_fault=observed, findings=findings)
 
@@ -543,7 +564,7 @@ def _resident(resident_kind: str | None, spec: RunSpec) -> int | None:
 
 
 def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup: bool,
-               emit, sampler: _LatencySampler | None = None) -> Iteration | None:
+               emit, sampler: _LatencySampler | None = None, recorder=None) -> Iteration | None:
     """Runs one iteration: map, prepare, release, wait, undo, unmap.
 
     Returns the iteration, or None if the gate was stopped. Whatever happens, and
@@ -569,6 +590,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         memcg_before = platform.cgroup_memory_stat(state.cgroup)
         if sampler is not None:
             sampler.before_round(gate)
+        if recorder is not None:
+            # perf samples the workers from here to the round's end: they are parked until released.
+            _system_call("enabling perf record", recorder.enable)
         emit("waking", None)
         if gate.release() is None:
             workers.check()
@@ -577,6 +601,8 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             workers.check()
         # Counted once the round is over: no Python runs while the workers touch.
         workers.rounds_released += 1
+        if recorder is not None:
+            _system_call("disabling perf record", recorder.disable)
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
         folios_after = platform.mthp_counters() if folios_before is not None else None

@@ -260,6 +260,173 @@ def cgroup_processes(directory: Path | None) -> set[int] | None:
     return {int(pid) for pid in text.split() if pid.isdigit()}
 
 
+def perf_tool() -> str | None:
+    """Returns the path of the kernel's perf tool, or None where it is not installed."""
+    return shutil.which("perf")
+
+
+def profiling_refusal() -> str | None:
+    """Returns why --profile cannot run here, or None where it can."""
+    if perf_tool() is None:
+        return ("it needs the kernel's perf tool, which is not installed (apt-get install linux-perf, or "
+                "linux-tools-$(uname -r) on Ubuntu)")
+    paranoid = perf_event_paranoid()
+    if os.geteuid() != 0 and paranoid is not None and paranoid > 1:
+        return (f"sampling kernel stacks is not allowed (kernel.perf_event_paranoid = {paranoid}): run as root "
+                "or sysctl kernel.perf_event_paranoid=1")
+    return None
+
+
+@dataclass(frozen=True)
+class KernelSymbols:
+    """/proc/kallsyms's text symbols, sorted by address, to name kernel addresses."""
+
+    addresses: tuple[int, ...]
+    names: tuple[str, ...]
+
+    @property
+    def hidden(self) -> bool:
+        """Whether the kernel hid its addresses (kptr_restrict): every one reads as 0."""
+        return not self.addresses
+
+    def name_of(self, address: int) -> str | None:
+        """Returns the symbol whose range holds address, or None."""
+        import bisect
+
+        index = bisect.bisect_right(self.addresses, address) - 1
+        return self.names[index] if index >= 0 else None
+
+
+def kernel_symbols(path: Path = PROC / "kallsyms") -> KernelSymbols:
+    """Reads the kernel's text symbols (types t and T) from kallsyms."""
+    symbols = []
+    for line in (_read_text(path) or "").splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] in ("t", "T", "w", "W"):
+            try:
+                address = int(fields[0], 16)
+            except ValueError:
+                continue
+            if address:
+                symbols.append((address, fields[2]))
+    symbols.sort()
+    return KernelSymbols(tuple(a for a, _ in symbols), tuple(n for _, n in symbols))
+
+
+def kernel_symbols_hint() -> str:
+    """Returns how to let perf and faultput see kernel symbols where they are hidden."""
+    return (f"kernel symbols are hidden (kernel.kptr_restrict = {_read_int(PROC / 'sys' / 'kernel' / 'kptr_restrict')}):"
+            " run as root with sysctl kernel.kptr_restrict=0 to name kernel functions")
+
+
+class PerfRecorder:
+    """The kernel's perf tool sampling call stacks (cpu-clock, so that it works in virtual
+    machines) of the given threads or processes only, started disabled and enabled only
+    while asked, through its control FIFOs. A context manager: on any exit the perf process
+    is stopped and reaped and its directory removed.
+
+    start() waits until perf answers; enable() and disable() return once perf acknowledged.
+    finish() stops it and returns `perf script`'s text of the samples.
+    """
+
+    ACK_TIMEOUT_S = 10.0
+    STOP_TIMEOUT_S = 60.0
+
+    def __init__(self, ids: list[int], processes: bool, frequency: int):
+        self.ids = ids
+        self.processes = processes
+        self.frequency = frequency
+        self.directory: Path | None = None
+        self.process = None
+        self.control = self.acknowledge = -1
+
+    def __enter__(self) -> "PerfRecorder":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def start(self) -> None:
+        import subprocess
+
+        self.directory = Path(tempfile.mkdtemp(prefix="faultput-profile-"))
+        control, acknowledge = self.directory / "control", self.directory / "ack"
+        os.mkfifo(control, 0o600)
+        os.mkfifo(acknowledge, 0o600)
+        # Opened for reading and writing, neither end blocks for want of the other.
+        self.control = os.open(control, os.O_RDWR | os.O_CLOEXEC)
+        self.acknowledge = os.open(acknowledge, os.O_RDWR | os.O_CLOEXEC)
+        target = ["-p" if self.processes else "-t", ",".join(str(i) for i in self.ids)]
+        self.process = subprocess.Popen(
+            [perf_tool() or "perf", "record", "-e", "cpu-clock", "-F", str(self.frequency), "-g", "-q",
+             "--control", f"fifo:{control},{acknowledge}", "-D", "-1", "-o", str(self.directory / "perf.data"),
+             *target],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C at the terminal is faultput's to handle, not perf's.
+            start_new_session=True, preexec_fn=_core.die_with_parent)
+        self._command("disable")
+
+    def _command(self, word: str) -> None:
+        import select
+
+        os.write(self.control, f"{word}\n".encode())
+        ready, _, _ = select.select([self.acknowledge], [], [], self.ACK_TIMEOUT_S)
+        if not ready or self.process.poll() is not None:
+            raise OSError(errno.EIO, f"perf did not answer {word!r}: {self._stderr()}")
+        os.read(self.acknowledge, 64)
+
+    def _stderr(self) -> str:
+        if self.process is None or self.process.poll() is None:
+            return "no answer"
+        text = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+        return text[-1] if text else f"perf exited with status {self.process.returncode}"
+
+    def enable(self) -> None:
+        self._command("enable")
+
+    def disable(self) -> None:
+        self._command("disable")
+
+    def finish(self) -> str:
+        """Stops perf and returns `perf script`'s text: per sample a header line, then one
+        line per frame, leaf first: address, symbol and object."""
+        import subprocess
+
+        self._stop()
+        completed = subprocess.run([perf_tool() or "perf", "script", "-i", str(self.directory / "perf.data"),
+                                    "-F", "tid,ip,sym,dso"], capture_output=True, text=True, errors="replace",
+                                   timeout=self.STOP_TIMEOUT_S)
+        if completed.returncode != 0:
+            raise OSError(errno.EIO, f"perf script failed: {completed.stderr.strip()[-200:]}")
+        return completed.stdout
+
+    def _stop(self) -> None:
+        import subprocess
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(self.STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+        for descriptor in (self.control, self.acknowledge):
+            if descriptor >= 0:
+                os.close(descriptor)
+        self.control = self.acknowledge = -1
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
 def use_zero_page() -> bool:
     """Returns whether reads of anonymous memory may map the huge zero page."""
     return _read_int(SYS_THP / "use_zero_page") == 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .latency import Latency
+from .profile import Profile
 from .spec import RunSpec
 
 # What makes two results measurements of the same thing, so that they can be pooled or compared.
@@ -174,7 +175,8 @@ class RunResult:
     latency is what --latency measured (None without it).
     counter_status says, per perf_event counter (COUNTER_NAMES), whether every worker counted
     it ({"counted", "user_only", "why"}); cgroup names faultput's memory cgroup and how many
-    other processes share it (None where there is none).
+    other processes share it (None where there is none). profile holds the call stacks --profile
+    sampled on the workers in the measured rounds (None without it).
     interrupted marks a partial result: stopped_by names the signal that stopped it
     (SIGINT, SIGTERM), error the failure that ended it (a worker process that died).
     """
@@ -195,6 +197,7 @@ class RunResult:
     latency: Latency | None = None
     counter_status: dict[str, dict] | None = None
     cgroup: dict | None = None
+    profile: "Profile | None" = None
 
     @property
     def measured(self) -> tuple[Iteration, ...]:

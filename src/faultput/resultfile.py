@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from . import __version__
 from .errors import UsageError
 from .latency import LAYOUT, BUCKETS, CLOCKS, Histogram, Latency, SlowFault
+from .profile import EVENT, Profile
 from .result import COUNTER_NAMES, LAST_WORKER_CLOCK, MAIN_THREAD_CLOCK, Iteration, RunResult, WorkerRound
 from .spec import RunSpec
 
@@ -130,6 +131,13 @@ def result_data(result: RunResult) -> dict:
         "page_cache_folios": (None if result.page_cache_folios is None else
                               {str(pages): count for pages, count in sorted(result.page_cache_folios.items())}),
         "latency": _latency_data(result),
+        "profile": None if result.profile is None else {
+            "event": result.profile.event,
+            "frequency_hz": result.profile.frequency_hz,
+            "samples": result.profile.samples,
+            "symbols_note": result.profile.symbols_note,
+            "stacks": [[stack, count] for stack, count in result.profile.stacks],
+        },
         "iterations": [
             {
                 "index": iteration.index,
@@ -243,7 +251,15 @@ def result_from_data(data: dict) -> RunResult:
                      page_cache_folios=(None if data["page_cache_folios"] is None else
                                         {int(pages): count for pages, count in data["page_cache_folios"].items()}),
                      latency=_latency_from_data(data.get("latency")),
-                     counter_status=data.get("counter_status"), cgroup=data.get("cgroup"))
+                     counter_status=data.get("counter_status"), cgroup=data.get("cgroup"),
+                     profile=_profile_from_data(data.get("profile")))
+
+
+def _profile_from_data(data: dict | None) -> Profile | None:
+    if data is None:
+        return None
+    return Profile(event=data["event"], frequency_hz=data["frequency_hz"],
+                   stacks=tuple((stack, count) for stack, count in data["stacks"]), symbols_note=data["symbols_note"])
 
 
 def _worker_from_data(data: dict) -> WorkerRound:
@@ -430,6 +446,22 @@ def _check_counter_status(value, where: str) -> None:
             raise _Malformed(f"{at}.why", "why the counter was not counted", None)
 
 
+def _check_profile(data, where: str) -> None:
+    _object(data, where)
+    _str(data, "event", where, (EVENT,))
+    _int(data, "frequency_hz", where, 1, 1_000_000)
+    samples = _int(data, "samples", where)
+    _str(data, "symbols_note", where, nullable=True)
+    total = 0
+    for k, pair in enumerate(_list(data, "stacks", where)):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and pair[0]
+                and "\n" not in pair[0] and _is_int(pair[1]) and 0 < pair[1] <= MAX_INT):
+            raise _Malformed(f"{where}.stacks[{k}]", "[folded stack, samples]", pair)
+        total += pair[1]
+    if total != samples:
+        raise _Malformed(f"{where}.samples", f"the sum of the stacks' samples ({total})", samples)
+
+
 def _check_spec(spec: dict, where: str) -> None:
     from .faults import all_fault_types
     from .spec import MAX_THREADS, MODES, VARIANTS, WRITER_OPS
@@ -463,6 +495,9 @@ def _check_spec(spec: dict, where: str) -> None:
     _str(spec, "writer_op", where, WRITER_OPS)
     if "latency_every" in spec:
         _int(spec, "latency_every", where, 0, 1 << 40, nullable=True)
+    for key in ("counters", "profile"):
+        if key in spec:
+            _bool(spec, key, where)
     folio = _int(spec, "folio_size_bytes", where, page, 1 << 40, nullable=True)
     if folio is not None and (folio & (folio - 1)):
         raise _Malformed(f"{where}.folio_size_bytes", "a power of two", folio)
@@ -515,6 +550,8 @@ def _check_result(data, where: str) -> None:
         raise _Malformed(f"{where}.page_cache_folios", "null or {pages per folio: folios}", folios)
     if data.get("latency") is not None:
         _check_latency(data["latency"], f"{where}.latency")
+    if data.get("profile") is not None:
+        _check_profile(data["profile"], f"{where}.profile")
     for i, iteration in enumerate(_list(data, "iterations", where)):
         at = f"{where}.iterations[{i}]"
         _object(iteration, at)

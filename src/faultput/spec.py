@@ -58,6 +58,8 @@ class RunSpec:
     latency_every is how --latency samples: None without it, 0 for the default (every page
     unless that costs more than 3% of throughput, measured in the first three warmup
     iterations), else every Nth page.
+    counters is whether each worker counts itself with perf_event counters (--no-counters: not);
+    profile whether call stacks are sampled in the measured rounds (--profile).
     thp is what the user asked (--thp); huge_pages the policy the objects get from it
     and the fault type: "off" (MADV_NOHUGEPAGE), "allow", "request" (MADV_HUGEPAGE)
     or "hugetlb" (MAP_HUGETLB).
@@ -83,6 +85,8 @@ class RunSpec:
     mmap_writers: int = 0
     writer_op: str = "mmap"
     latency_every: int | None = None
+    counters: bool = True
+    profile: bool = False
 
     @property
     def memory_bytes(self) -> int:
@@ -252,6 +256,8 @@ def make_spec(
     mmap_writers: int = 0,
     writer_op: str = "mmap",
     latency_every: int | None = None,
+    counters: bool = True,
+    profile: bool = False,
 ) -> RunSpec:
     """Returns the RunSpec a user's choices resolve to; raises UsageError naming the first bad
     value, or CannotRunHere for a combination the fault type cannot run in.
@@ -279,6 +285,10 @@ def make_spec(
         # The default interval is chosen in three warmup rounds: one to warm up, then one
         # without sampling against one sampling every page.
         warmup_iterations = max(warmup_iterations, LATENCY_PROBE_ROUNDS)
+    if profile:
+        refusal = platform.profiling_refusal()
+        if refusal is not None:
+            raise UsageError(f"--profile cannot run here: {refusal}")
     if writer_op not in WRITER_OPS:
         raise UsageError(f"unknown writer op {writer_op!r} (choose {' or '.join(WRITER_OPS)})")
     if mmap_writers and mode == PROCESSES_MODE:
@@ -319,6 +329,8 @@ def make_spec(
         mmap_writers=mmap_writers,
         writer_op=writer_op,
         latency_every=latency_every,
+        counters=counters,
+        profile=profile,
     )
 
 

@@ -62,10 +62,10 @@ def check_outputs(exports: list["Export"], inputs: list[str]) -> None:
 def exporters() -> dict[str, Callable]:
     """Returns {option: render(results, command_line)} for every file format of run and export."""
     from .. import resultfile
-    from . import csv_export, perfdata, pyperf_export
+    from . import csv_export, folded, perfdata, pyperf_export
 
     return {"--json": resultfile.render, "--perfdata": perfdata.render, "--csv": csv_export.render,
-            "--pyperf": pyperf_export.render}
+            "--pyperf": pyperf_export.render, "--folded": folded.render}
 
 
 @dataclass

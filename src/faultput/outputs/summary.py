@@ -85,6 +85,8 @@ def summary(result: RunResult) -> str:
     if result.latency is not None:
         lines += latency_lines(result)
     lines += counter_lines(result)
+    if result.profile is not None:
+        lines += profile_lines(result)
     for finding in result.findings:
         lines.append(f"  note: {finding}")
     return "\n".join(lines) + "\n"
@@ -137,6 +139,37 @@ def counter_lines(result: RunResult) -> list[str]:
         sharing = "" if others is None else f", {others} other process{'es' if others != 1 else ''} in it"
         lines.append(f"  {'cgroup':<20} {_notable(result.memcg, pages)} (memory.stat of "
                      f"{result.cgroup['path']}{sharing})")
+    return lines
+
+
+PROFILE_TOP_KERNEL = 8
+PROFILE_TOP_USER = 3
+
+
+def cpu_ns_per_fault(result: RunResult) -> float | None:
+    """Returns the workers' touch-loop CPU time per fault the kernel counted."""
+    faults = result.minor_faults + result.major_faults
+    return result.workers_cpu_ns / faults if faults else None
+
+
+def profile_lines(result: RunResult) -> list[str]:
+    """Returns the top kernel and user functions of the profile, by self share, each also as
+    nanoseconds per fault (share x CPU ns per fault), and total share."""
+    profile = result.profile
+    per_fault = cpu_ns_per_fault(result)
+    lines = [f"  {'profile':<20} {profile.samples:,} {profile.event} samples at {profile.frequency_hz:,} Hz, of the "
+             "workers only, in the measured rounds only (perf record)"]
+    if not profile.samples:
+        return lines + [f"  {'':<20} no sample was taken"]
+    lines.append(f"  {'':<20} {'function':<34} {'self':>6} {'ns/fault':>10} {'total':>6}")
+    for kernel, count in ((True, PROFILE_TOP_KERNEL), (False, PROFILE_TOP_USER)):
+        for function in profile.top(kernel, count):
+            ns = "n/a" if per_fault is None else f"{function.self_share * per_fault:,.0f}"
+            name = function.name if len(function.name) <= 34 else function.name[:31] + "..."
+            lines.append(f"  {'kernel' if kernel else 'user':<20} {name:<34} {function.self_share:>6.1%} {ns:>10} "
+                         f"{function.total_share:>6.1%}")
+    if profile.symbols_note:
+        lines.append(f"  {'':<20} {profile.symbols_note}")
     return lines
 
 
