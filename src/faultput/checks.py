@@ -255,8 +255,12 @@ def _counter_findings(result: RunResult) -> list[str]:
             refused.setdefault("counted in user time only: counting the kernel was not allowed "
                                f"(kernel.perf_event_paranoid = {platform.perf_event_paranoid()})", []).append(name)
     for why, names in refused.items():
-        per = " per fault" if set(names) <= {"cycles", "instructions"} else ""
-        findings.append(f"{' and '.join(names).capitalize()}{per}: {why}.")
+        words = [name.replace("_", " ") for name in names]
+        listed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+        if set(names) <= {"cycles", "instructions"}:
+            findings.append(f"{listed.capitalize()} per fault: {why}.")
+        else:
+            findings.append(f"The perf_event counter{'s' if len(words) > 1 else ''} of {listed}: {why}.")
     system_faults = (result.vmstat or {}).get("pgfault", 0)
     own = result.minor_faults + result.major_faults
     if result.vmstat is not None and system_faults > BUSY_FAULTS_FACTOR * own + BUSY_FAULTS_SLACK:

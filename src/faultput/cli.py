@@ -463,12 +463,16 @@ def _info_command(argv: list[str]) -> int:
     from .outputs.facts import facts_text
 
     facts = platform.system_facts()
+    counters = platform.counter_availability()
+    profiling = platform.profiling_facts()
     out = _Stdout()
     if args.json:
         import json
-        out.write(json.dumps({"facts": facts, "warnings": system_warnings(facts)}, indent=2) + "\n")
+        out.write(json.dumps({"facts": facts, "warnings": system_warnings(facts), "counters": counters,
+                             "profiling": profiling}, indent=2) + "\n")
     else:
-        out.write(f"faultput {__version__} system facts\n" + facts_text(facts))
+        from .outputs.facts import measurement_text
+        out.write(f"faultput {__version__} system facts\n" + facts_text(facts) + measurement_text(counters, profiling))
     return 1 if out.failure else 0
 
 

@@ -474,7 +474,7 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
         worker_kind = _ProcessWorkers if spec.mode == PROCESSES_MODE else _ThreadWorkers
         workers = worker_kind(gate, spec, fault_type, state)
         workers.start()
-        if spec.profile:
+        if spec.profile and interruption.signal_name is None:
             ids, processes = workers.profiled_ids()
             recorder = platform.PerfRecorder(ids, processes, profiling.FREQUENCY_HZ)
             _system_call("starting perf record", recorder.start)
@@ -503,9 +503,6 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
                 measured_wall_ns += iteration.wall_ns_by(spec.wall_clock)
             emit("iteration_done", number)
         workers.check()
-        if recorder is not None and any(not iteration.warmup for iteration in iterations):
-            script = _system_call("reading the profile (perf script)", recorder.finish)
-            profile = profiling.parse(script, platform.kernel_symbols())
         if iterations and spec.counters:
             counters = _counter_status(gate, spec.threads)
             cgroup = _cgroup_facts(state.cgroup, workers)
@@ -513,10 +510,18 @@ def run(spec: RunSpec, on_event: EventCallback | None = None,
         if stopped_by is None:
             emit("budget", None)
             folios = _system_call("reading the page cache's folio sizes", fault_type.folio_census, state)
+            if recorder is not None and any(not iteration.warmup for iteration in iterations):
+                script = _system_call("reading the profile (perf script)", recorder.finish)
+                profile = profiling.parse(script, platform.kernel_symbols())
     except RunError as failure:
-        if not any(not iteration.warmup for iteration in iterations):
+        if interruption.signal_name is not None:
+            # The stop asked for ended the workers under what was running (perf attached to
+            # them, a round): not a failure of its own.
+            stopped_by = interruption.signal_name
+        elif not any(not iteration.warmup for iteration in iterations):
             raise
-        error = str(failure)
+        else:
+            error = str(failure)
     finally:
         if recorder is not None:
             recorder.close()
@@ -647,15 +652,8 @@ def _counter_status(gate: _core.Gate, threads: int) -> dict[str, dict]:
     per_worker = gate.counter_status()[:threads]
     status = {}
     for slot, (name, _, _) in enumerate(platform.COUNTER_EVENTS):
-        errors = [worker[slot][0] for worker in per_worker]
-        failed = next((error for error in errors if error != 0), None)
-        why = None
-        if failed == -1:
-            why = "not opened (the workers ended before they opened it)"
-        elif failed is not None:
-            why = platform.counter_refusal(name, failed)
-        status[name] = {"counted": failed is None, "user_only": any(worker[slot][1] for worker in per_worker),
-                        "why": why}
+        failed = next((worker[slot][0] for worker in per_worker if worker[slot][0] != 0), 0)
+        status[name] = platform.counter_state(name, failed, any(worker[slot][1] for worker in per_worker))
     return status
 
 

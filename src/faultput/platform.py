@@ -198,6 +198,45 @@ def counter_refusal(name: str, error: int) -> str:
     return f"could not be opened: {os.strerror(error)}"
 
 
+def counter_state(name: str, error: int, user_only: bool) -> dict:
+    """Returns what a result records of one counter: {"counted", "user_only", "why"}, from the
+    errno its open returned (0: opened; -1: never asked)."""
+    if error == -1:
+        why = "not opened (the workers ended before they opened it)"
+    else:
+        why = None if error == 0 else counter_refusal(name, error)
+    return {"counted": error == 0, "user_only": bool(user_only), "why": why}
+
+
+def counter_availability() -> dict[str, dict]:
+    """Returns which counters a thread of this process can open, as counter_state says: opens
+    each for the calling thread and closes it again."""
+    gate = _core.Gate(1, 1)
+    try:
+        opened = gate.open_counters(0, counter_events())
+    finally:
+        gate.close_counters(0)
+    return {name: counter_state(name, error, user_only)
+            for (name, _, _), (error, user_only) in zip(COUNTER_EVENTS, opened)}
+
+
+def profiling_facts() -> dict:
+    """Returns what --profile would use here: the perf tool and its version, whether kernel
+    symbols are visible, and why profiling cannot run where it cannot."""
+    import subprocess
+
+    tool = perf_tool()
+    version = None
+    if tool is not None:
+        try:
+            version = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            version = None
+    hidden = kernel_symbols().hidden
+    return {"perf_tool": tool, "perf_version": version, "refusal": profiling_refusal(),
+            "kernel_symbols": kernel_symbols_hint() if hidden else "visible (/proc/kallsyms)"}
+
+
 # /proc/vmstat counters of faults and of what faults cause, by prefix; the others are left out.
 VMSTAT_PREFIXES = ("pgfault", "pgmajfault", "pgalloc_", "pgfree", "thp_", "compact_", "numa_", "pgscan", "pgsteal",
                    "workingset_", "pswp", "swap_ra", "zone_reclaim", "pgdemote", "pgpromote", "pgmigrate",

@@ -46,6 +46,20 @@ class Profile:
     def samples(self) -> int:
         return sum(count for _, count in self.stacks)
 
+    @classmethod
+    def merge(cls, profiles) -> "Profile | None":
+        """Returns the profiles' stacks added together (the repeats of one configuration), or None."""
+        profiles = [profile for profile in profiles if profile is not None]
+        if not profiles:
+            return None
+        stacks: Counter = Counter()
+        for profile in profiles:
+            for stack, count in profile.stacks:
+                stacks[stack] += count
+        return cls(event=profiles[0].event, frequency_hz=profiles[0].frequency_hz,
+                   stacks=tuple(sorted(stacks.items(), key=lambda item: (-item[1], item[0]))),
+                   symbols_note=next((p.symbols_note for p in profiles if p.symbols_note), None))
+
     def functions(self) -> list[Function]:
         """Returns every function's self and total share, by self share, then total share."""
         total = self.samples

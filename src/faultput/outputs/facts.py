@@ -54,3 +54,22 @@ def facts_text(facts: dict) -> str:
     lines = [f"  {label:<26} {value}" for label, value in fact_rows(facts)]
     lines += [f"warning: {warning}" for warning in system_warnings(facts)]
     return "\n".join(lines) + "\n"
+
+
+def measurement_text(counters: dict[str, dict], profiling: dict) -> str:
+    """Returns which perf_event counters and which profiling this machine allows, and why not
+    where not (faultput info)."""
+    lines = ["what faultput can count and profile here"]
+    for name, state in counters.items():
+        if state["counted"]:
+            text = "counted" + (" (user time only: counting the kernel is not allowed)" if state["user_only"] else "")
+        else:
+            text = state["why"]
+        lines.append(f"  {name.replace('_', ' '):<26} {text}")
+    if profiling["refusal"]:
+        lines.append(f"  {'--profile':<26} cannot run: {profiling['refusal']}")
+    else:
+        lines.append(f"  {'--profile':<26} {profiling['perf_version'] or 'perf'} ({profiling['perf_tool']}), "
+                     "cpu-clock samples")
+    lines.append(f"  {'kernel symbols':<26} {profiling['kernel_symbols']}")
+    return "\n".join(lines) + "\n"

@@ -13,8 +13,10 @@ from ..resultfile import ResultFile
 from . import plot
 from .compare_table import spread, verdict
 from .facts import fact_rows
-from .summary import (LATENCY_HEADERS, faults_per_page_text, folio_rows, format_cv, format_interval, latency_rows,
-                      scaling_text)
+from ..profile import Profile
+from . import flamegraph
+from .summary import (LATENCY_HEADERS, PROFILE_HEADERS, faults_per_page_text, folio_rows, format_cv,
+                      format_interval, latency_rows, profile_rows, scaling_text)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 2em; max-width: 1200px; color: #222; }
@@ -106,7 +108,32 @@ def _file_section(result_file: ResultFile) -> str:
         parts += [f"<p>{_e(title)}: by folio size and threads, change against {_e(rows[0][0])}</p>",
                   _table(headers, rows)]
     parts.append(_plot([result_file]))
+    parts += _profile_sections(result_file)
     return "\n".join(parts)
+
+
+def _profile_sections(result_file: ResultFile) -> list[str]:
+    """Returns, per profiled configuration, its top functions and its flame graph, the stacks
+    of its runs added together."""
+    parts = []
+    for runs in group_by_config(list(result_file.results)).values():
+        profile = Profile.merge(run.profile for run in runs)
+        if profile is None or not profile.samples:
+            continue
+        label = config_label(runs[0].spec)
+        faults = sum(run.minor_faults + run.major_faults for run in runs)
+        per_fault = sum(run.workers_cpu_ns for run in runs) / faults if faults else None
+        parts += [f"<h3>Where the time goes: {_e(label)}</h3>",
+                  f"<p>{profile.samples:,} {_e(profile.event)} samples at {profile.frequency_hz:,} Hz of the workers, "
+                  f"in the measured rounds only, over {len(runs)} run{'s' if len(runs) != 1 else ''}; ns/fault is "
+                  "the self share times the touch loop's CPU time per fault.</p>",
+                  _table(PROFILE_HEADERS, profile_rows(profile, per_fault), text_columns=2),
+                  f"<figure>{flamegraph.svg(profile.stacks, f'{label}: flame graph')}<figcaption>Flame graph: the "
+                  "root at the bottom, each frame as wide as its share of the samples; kernel frames orange, user "
+                  "frames yellow. Hover over a frame for its samples.</figcaption></figure>"]
+        if profile.symbols_note:
+            parts.append(f'<p class="warning">{_e(profile.symbols_note)}</p>')
+    return parts
 
 
 def _comparison_section(base: ResultFile, new: ResultFile) -> str:

@@ -152,22 +152,32 @@ def cpu_ns_per_fault(result: RunResult) -> float | None:
     return result.workers_cpu_ns / faults if faults else None
 
 
+PROFILE_HEADERS = ["space", "function", "self", "ns/fault", "total"]
+
+
+def profile_rows(profile, per_fault: float | None) -> list[list[str]]:
+    """Returns the top kernel and user functions of a profile by self share: space, name, self
+    share, nanoseconds per fault (self share x CPU ns per fault) and total share."""
+    rows = []
+    for kernel, count in ((True, PROFILE_TOP_KERNEL), (False, PROFILE_TOP_USER)):
+        for function in profile.top(kernel, count):
+            rows.append(["kernel" if kernel else "user", function.name, f"{function.self_share:.1%}",
+                         "n/a" if per_fault is None else f"{function.self_share * per_fault:,.0f}",
+                         f"{function.total_share:.1%}"])
+    return rows
+
+
 def profile_lines(result: RunResult) -> list[str]:
-    """Returns the top kernel and user functions of the profile, by self share, each also as
-    nanoseconds per fault (share x CPU ns per fault), and total share."""
+    """Returns the profile's top functions (profile_rows) as summary lines."""
     profile = result.profile
-    per_fault = cpu_ns_per_fault(result)
     lines = [f"  {'profile':<20} {profile.samples:,} {profile.event} samples at {profile.frequency_hz:,} Hz, of the "
              "workers only, in the measured rounds only (perf record)"]
     if not profile.samples:
         return lines + [f"  {'':<20} no sample was taken"]
     lines.append(f"  {'':<20} {'function':<34} {'self':>6} {'ns/fault':>10} {'total':>6}")
-    for kernel, count in ((True, PROFILE_TOP_KERNEL), (False, PROFILE_TOP_USER)):
-        for function in profile.top(kernel, count):
-            ns = "n/a" if per_fault is None else f"{function.self_share * per_fault:,.0f}"
-            name = function.name if len(function.name) <= 34 else function.name[:31] + "..."
-            lines.append(f"  {'kernel' if kernel else 'user':<20} {name:<34} {function.self_share:>6.1%} {ns:>10} "
-                         f"{function.total_share:>6.1%}")
+    for space, name, self_share, ns, total in profile_rows(profile, cpu_ns_per_fault(result)):
+        name = name if len(name) <= 34 else name[:31] + "..."
+        lines.append(f"  {space:<20} {name:<34} {self_share:>6} {ns:>10} {total:>6}")
     if profile.symbols_note:
         lines.append(f"  {'':<20} {profile.symbols_note}")
     return lines
