@@ -189,3 +189,33 @@ def test_profile_where_perf_is_missing_is_refused_in_one_line(monkeypatch):
     assert code == 2
     assert "--profile cannot run here: it needs the kernel's perf tool" in stderr.getvalue()
     assert len(stderr.getvalue().strip().splitlines()) == 1
+
+
+@needs_perf
+def test_the_flame_graph_renders_in_headless_chromium(tmp_path):
+    import re
+    import subprocess
+
+    from test_results import chromium
+
+    browser = chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed")
+    out, report = tmp_path / "r.json", tmp_path / "r.html"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main(["run", "--profile", "--threads", "1", *SMALL, "--warmup", "1", "--json", str(out), "-q"]) == 0
+        assert cli.main(["report", str(out), "-o", str(report)]) == 0
+    rendered = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    dom = rendered.stdout
+    assert "Where the time goes: zero-fill separate-objects threads x1" in dom
+    flame = dom[dom.index("flame graph</text>") - 2000:]
+    # Frames with their hover text: the fault path of a zero fill, in kernel orange.
+    assert re.search(r"<title>clear_page\w* \(kernel\): [\d,]+ samples", flame), flame[:3000]
+    assert 'fill="#f0a050"' in flame
+    assert not re.search(r"CONSOLE.*(Uncaught|Error)|Failed to load resource", rendered.stderr)

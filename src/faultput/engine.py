@@ -273,7 +273,7 @@ class _ThreadWorkers(_Workers):
                 return
         # Each worker counts itself: perf_event counters are per thread.
         if self.spec.counters:
-            self.gate.open_counters(index, platform.counter_events())
+            self.gate.open_counters(index, platform.counter_events(self.spec.warmup_iterations))
         try:
             while self.gate.work(index) is not None:
                 pass
@@ -358,7 +358,7 @@ class _ProcessWorkers(_Workers):
             if cpu is not None:
                 platform.pin_current_thread(cpu)
             if self.spec.counters:
-                self.gate.open_counters(index, platform.counter_events())
+                self.gate.open_counters(index, platform.counter_events(self.spec.warmup_iterations))
             while True:
                 mapped: list[int] = []
                 try:
@@ -648,7 +648,8 @@ def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 def _counter_status(gate: _core.Gate, threads: int) -> dict[str, dict]:
-    """Returns, per counter, whether every worker counted it, and why not where one did not."""
+    """Returns, per counter, whether every worker counted it, in which rounds, and why not
+    where one did not."""
     per_worker = gate.counter_status()[:threads]
     status = {}
     for slot, (name, _, _) in enumerate(platform.COUNTER_EVENTS):

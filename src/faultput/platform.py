@@ -176,9 +176,24 @@ COUNTER_EVENTS = (
 )
 
 
-def counter_events() -> list[tuple[int, int]]:
-    """Returns the (perf type, config) of each counter in COUNTER_EVENTS, for Gate.open_counters."""
-    return [(kind, config) for _, kind, config in COUNTER_EVENTS]
+# Counting traps puts perf's software event in every fault's path: it costs a zero page fault
+# about 9% on this project's test machine (BENCHMARKS.md). So traps are counted in the warmup
+# rounds only, and the measured rounds run without it.
+WARMUP_ONLY_COUNTERS = ("traps",)
+
+
+def counter_events(warmup_rounds: int) -> list[tuple[int, int, int] | None]:
+    """Returns the (perf type, config, rounds) of each counter in COUNTER_EVENTS, for
+    Gate.open_counters: rounds is 0 for a counter counted in every round, else the number of
+    warmup rounds that the counters of WARMUP_ONLY_COUNTERS count in (None, not opened, where
+    there is no warmup round)."""
+    events = []
+    for name, kind, config in COUNTER_EVENTS:
+        if name not in WARMUP_ONLY_COUNTERS:
+            events.append((kind, config, 0))
+        else:
+            events.append((kind, config, warmup_rounds) if warmup_rounds else None)
+    return events
 
 
 def perf_event_paranoid() -> int | None:
@@ -201,11 +216,15 @@ def counter_refusal(name: str, error: int) -> str:
 def counter_state(name: str, error: int, user_only: bool) -> dict:
     """Returns what a result records of one counter: {"counted", "user_only", "why"}, from the
     errno its open returned (0: opened; -1: never asked)."""
-    if error == -1:
+    if error == -1 and name in WARMUP_ONLY_COUNTERS:
+        why = ("counted in warmup rounds only, since counting it slows every fault, and --warmup 0 "
+               "left none")
+    elif error == -1:
         why = "not opened (the workers ended before they opened it)"
     else:
         why = None if error == 0 else counter_refusal(name, error)
-    return {"counted": error == 0, "user_only": bool(user_only), "why": why}
+    return {"counted": error == 0, "user_only": bool(user_only), "why": why,
+            "rounds": "warmup" if name in WARMUP_ONLY_COUNTERS else "measured"}
 
 
 def counter_availability() -> dict[str, dict]:
@@ -213,7 +232,7 @@ def counter_availability() -> dict[str, dict]:
     each for the calling thread and closes it again."""
     gate = _core.Gate(1, 1)
     try:
-        opened = gate.open_counters(0, counter_events())
+        opened = gate.open_counters(0, counter_events(1))
     finally:
         gate.close_counters(0)
     return {name: counter_state(name, error, user_only)

@@ -252,30 +252,34 @@ class RunResult:
                     total[size][name] += delta
         return total
 
-    def counter_total(self, name: str) -> int | None:
-        """Returns a perf_event counter summed over the measured iterations' workers, or None
-        where it was not counted."""
-        if not self.counter_status or not self.counter_status.get(name, {}).get("counted") or not self.measured:
-            return None
-        slot = COUNTER_NAMES.index(name)
-        return sum(worker.counters[slot] for iteration in self.measured for worker in iteration.workers)
+    def counted_iterations(self, name: str) -> tuple[Iteration, ...]:
+        """Returns the iterations a perf_event counter counted in: the measured ones, or the
+        warmups for a counter counted there only (traps: counting them slows every fault);
+        none where it was not counted."""
+        status = (self.counter_status or {}).get(name, {})
+        if not status.get("counted"):
+            return ()
+        if status.get("rounds") == "warmup":
+            return tuple(iteration for iteration in self.iterations if iteration.warmup)
+        return self.measured
 
     def per_fault(self) -> dict[str, float | None]:
-        """Returns what the counters say per fault: traps per page touched, cycles and
-        instructions per fault, context switches and migrations per 1,000 faults (None for a
-        counter not counted)."""
-        faults = self.minor_faults + self.major_faults
-        touched = sum(iteration.pages_touched for iteration in self.measured)
+        """Returns what the counters say per fault, each over the iterations it counted in:
+        traps per page touched, cycles and instructions per fault, context switches and
+        migrations per 1,000 faults (None for a counter not counted)."""
+        def per(name, of_pages=False, scale=1.0):
+            iterations = self.counted_iterations(name)
+            slot = COUNTER_NAMES.index(name)
+            total = sum(worker.counters[slot] for iteration in iterations for worker in iteration.workers)
+            denominator = sum(worker.pages if of_pages else worker.minor_faults + worker.major_faults
+                              for iteration in iterations for worker in iteration.workers)
+            return total * scale / denominator if iterations and denominator else None
 
-        def per(name, denominator, scale=1.0):
-            total = self.counter_total(name)
-            return None if total is None or not denominator else total * scale / denominator
-
-        return {"traps_per_page": per("traps", touched),
-                "cycles_per_fault": per("cycles", faults),
-                "instructions_per_fault": per("instructions", faults),
-                "context_switches_per_1000_faults": per("context_switches", faults, 1000),
-                "migrations_per_1000_faults": per("migrations", faults, 1000)}
+        return {"traps_per_page": per("traps", of_pages=True),
+                "cycles_per_fault": per("cycles"),
+                "instructions_per_fault": per("instructions"),
+                "context_switches_per_1000_faults": per("context_switches", scale=1000),
+                "migrations_per_1000_faults": per("migrations", scale=1000)}
 
     def _summed(self, field_name: str) -> dict[str, int] | None:
         if not self.measured or getattr(self.measured[0], field_name) is None:

@@ -442,6 +442,7 @@ def _check_counter_status(value, where: str) -> None:
         _object(value[name], at)
         counted = _bool(value[name], "counted", at)
         _bool(value[name], "user_only", at)
+        _str(value[name], "rounds", at, ("warmup", "measured"))
         if _str(value[name], "why", at, nullable=True) is None and not counted:
             raise _Malformed(f"{at}.why", "why the counter was not counted", None)
 

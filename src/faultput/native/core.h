@@ -54,6 +54,7 @@ typedef struct {
     int fd[N_COUNTERS];
     int error[N_COUNTERS];
     int user_only[N_COUNTERS];   /* counting the kernel was refused, so only user time is counted */
+    uint64_t rounds[N_COUNTERS]; /* counted in the first this many rounds only (0: every round) */
 } worker_counters_t;
 
 /* One worker's share of one round, as touch_item() adds it up. */
@@ -162,6 +163,7 @@ void counters_init(worker_counters_t *c);
 PyObject *counters_open(worker_counters_t *c, PyObject *events);
 void counters_read(const worker_counters_t *c, uint64_t *values);
 void counters_close(worker_counters_t *c);
+void counters_after_round(worker_counters_t *c, uint64_t round);
 void block_async_signals(void);
 int check_touch(unsigned long long stride_bytes, int touch);
 

@@ -4,11 +4,15 @@
  * outside the CPU-time window. Which events to open is Python's choice (platform.py).
  *
  *   counters_init(c)           no counter open
- *   counters_open(c, events) -> [(errno, user_only)] per event: opens each (type, config)
- *                              for the calling thread; errno 0 where it opened. Where counting
+ *   counters_open(c, events) -> [(errno, user_only)] per event: opens each (type, config,
+ *                              rounds) for the calling thread, counting in the first `rounds`
+ *                              rounds only where rounds > 0 (None: leaves the slot unopened,
+ *                              errno -1); errno 0 where it opened. Where counting
  *                              the kernel is refused (perf_event_paranoid), it retries
  *                              counting user time only and says so with user_only
  *   counters_read(c, values)   each counter's value, 0 for those not open
+ *   counters_after_round(c, round)  stops the counters whose rounds are over (a worker calls
+ *                              it after each round, outside the timed region)
  *   counters_close(c)          closes them; how each open went is kept
  */
 #include "core.h"
@@ -26,6 +30,7 @@ counters_init(worker_counters_t *c)
         c->fd[i] = -1;
         c->error[i] = -1;   /* not asked for */
         c->user_only[i] = 0;
+        c->rounds[i] = 0;
     }
 }
 
@@ -64,8 +69,14 @@ counters_open(worker_counters_t *c, PyObject *events)
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         unsigned int type;
-        unsigned long long config;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "IK", &type, &config)) {
+        unsigned long long config, rounds = 0;
+        PyObject *event = PySequence_Fast_GET_ITEM(seq, i);
+        if (event == Py_None) {
+            /* A slot left unopened: its error stays -1, "not asked for". */
+            PyList_SET_ITEM(status, i, Py_BuildValue("(ii)", -1, 0));
+            continue;
+        }
+        if (!PyArg_ParseTuple(event, "IK|K", &type, &config, &rounds)) {
             counters_close(c);
             Py_DECREF(status);
             Py_DECREF(seq);
@@ -80,6 +91,7 @@ counters_open(worker_counters_t *c, PyObject *events)
         c->fd[i] = fd;
         c->error[i] = fd < 0 ? errno : 0;
         c->user_only[i] = user_only;
+        c->rounds[i] = rounds;
         PyList_SET_ITEM(status, i, Py_BuildValue("(ii)", c->error[i], user_only));
     }
     Py_DECREF(seq);
@@ -93,6 +105,19 @@ counters_read(const worker_counters_t *c, uint64_t *values)
         values[i] = 0;
         if (c->fd[i] >= 0 && read(c->fd[i], &values[i], sizeof(values[i])) != sizeof(values[i])) {
             values[i] = 0;
+        }
+    }
+}
+
+void
+counters_after_round(worker_counters_t *c, uint64_t round)
+{
+    for (int i = 0; i < N_COUNTERS; i++) {
+        if (c->fd[i] >= 0 && c->rounds[i] == round) {
+            /* Closed, not disabled: an event that exists at all, enabled or not, sends every
+             * fault of the system through perf's software event path. */
+            (void) close(c->fd[i]);
+            c->fd[i] = -1;
         }
     }
 }

@@ -595,6 +595,10 @@ Gate_work(Gate *self, PyObject *args)
             touch_item(&items[i], stride_bytes, touch, &round, &latency_setup, latency, counters);
         }
         round.end_ns = monotonic_ns();
+        if (counters != NULL) {
+            /* After the worker's clock stopped: counters of the first rounds only end here. */
+            counters_after_round(&g->counters[index], this_round);
+        }
 
         gate_lock(g);
         if (round.end_ns > g->end_ns) {

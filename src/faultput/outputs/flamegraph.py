@@ -31,15 +31,17 @@ def _tree(stacks) -> dict:
     return root
 
 
-def _depth(node: dict) -> int:
-    return 1 + max((_depth(child) for child in node["children"].values()), default=0)
+def _depth(node: dict, total: int) -> int:
+    """Returns how many rows the frames wide enough to draw need."""
+    drawn = [child for child in node["children"].values() if child["count"] / total * WIDTH >= MIN_WIDTH]
+    return 1 + max((_depth(child, total) for child in drawn), default=0)
 
 
 def svg(stacks, title: str) -> str:
     """Returns the flame graph of stacks ((folded stack, samples) pairs) as an <svg> element."""
     root = _tree(stacks)
     total = root["count"] or 1
-    height = (_depth(root) + 1) * ROW + 24
+    height = (_depth(root, total) + 1) * ROW + 24
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
              f'viewBox="0 0 {WIDTH} {height}" font-family="monospace" font-size="11">',
              f'<text x="4" y="14" font-size="13">{html.escape(title)}</text>']

@@ -117,7 +117,7 @@ def counter_lines(result: RunResult) -> list[str]:
         per_fault = result.per_fault()
         counted = []
         if per_fault["traps_per_page"] is not None:
-            counted.append(f"{per_fault['traps_per_page']:.2f} traps per page")
+            counted.append(f"{per_fault['traps_per_page']:.2f} traps per page (in the warmup rounds)")
         if per_fault["cycles_per_fault"] is not None:
             counted.append(f"{per_fault['cycles_per_fault']:,.0f} cycles and "
                            f"{per_fault['instructions_per_fault'] or 0:,.0f} instructions per fault")
@@ -144,6 +144,8 @@ def counter_lines(result: RunResult) -> list[str]:
 
 PROFILE_TOP_KERNEL = 8
 PROFILE_TOP_USER = 3
+# Functions with a smaller self share than this are a sample or two: not worth a row.
+PROFILE_MIN_SHARE = 0.001
 
 
 def cpu_ns_per_fault(result: RunResult) -> float | None:
@@ -161,6 +163,8 @@ def profile_rows(profile, per_fault: float | None) -> list[list[str]]:
     rows = []
     for kernel, count in ((True, PROFILE_TOP_KERNEL), (False, PROFILE_TOP_USER)):
         for function in profile.top(kernel, count):
+            if function.self_share < PROFILE_MIN_SHARE:
+                continue
             rows.append(["kernel" if kernel else "user", function.name, f"{function.self_share:.1%}",
                          "n/a" if per_fault is None else f"{function.self_share * per_fault:,.0f}",
                          f"{function.total_share:.1%}"])
