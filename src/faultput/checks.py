@@ -249,6 +249,8 @@ def _counter_findings(result: RunResult) -> list[str]:
     findings = []
     refused: dict[str, list[str]] = {}
     for name, status in (result.counter_status or {}).items():
+        if status["why"] == platform.NO_WARMUP_WHY:
+            continue  # the user's --warmup 0; the summary says it where it shows the counters
         if not status["counted"]:
             refused.setdefault(status["why"], []).append(name)
         elif status["user_only"]:

@@ -180,6 +180,7 @@ COUNTER_EVENTS = (
 # about 9% on this project's test machine (BENCHMARKS.md). So traps are counted in the warmup
 # rounds only, and the measured rounds run without it.
 WARMUP_ONLY_COUNTERS = ("traps",)
+NO_WARMUP_WHY = "counted in warmup rounds only, since counting it slows every fault, and --warmup 0 left none"
 
 
 def counter_events(warmup_rounds: int) -> list[tuple[int, int, int] | None]:
@@ -217,8 +218,7 @@ def counter_state(name: str, error: int, user_only: bool) -> dict:
     """Returns what a result records of one counter: {"counted", "user_only", "why"}, from the
     errno its open returned (0: opened; -1: never asked)."""
     if error == -1 and name in WARMUP_ONLY_COUNTERS:
-        why = ("counted in warmup rounds only, since counting it slows every fault, and --warmup 0 "
-               "left none")
+        why = NO_WARMUP_WHY
     elif error == -1:
         why = "not opened (the workers ended before they opened it)"
     else:

@@ -27,7 +27,7 @@
  *                              waiting thread saw it (the seed's clock)
  *   worker_rounds()            each worker's share of the last round
  *   touch_error() -> int       the errno of the first failed touch (populate), or 0
- *   work(index) -> (cpu_ns, minor, major, items, pages, end_ns) or None: a worker's
+ *   work(index) -> (cpu_ns, minor, major, items, pages, end_ns, counters) or None: a worker's
  *                              round: park, take items from the shared atomic index until
  *                              it is empty, touch each, wait for the others; None once
  *                              stopped
@@ -972,9 +972,9 @@ static PyMethodDef Gate_methods[] = {
       "wait_done(interruptible=True) -> (start_ns, end_ns, main_end_ns) of the round (end_ns: the last "
       "worker's finish; main_end_ns: when this thread saw it), None if a watched process ended." },
     { "work", (PyCFunction) Gate_work, METH_VARARGS,
-      "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns), or None once stopped." },
+      "work(index) -> (cpu_ns, minor_faults, major_faults, items, pages, end_ns, counters), or None once stopped; counters: the 5 perf_event counters." },
     { "worker_rounds", (PyCFunction) Gate_worker_rounds, METH_NOARGS,
-      "worker_rounds() -> each worker's (cpu_ns, minor, major, items, pages, end_ns) of the last round." },
+      "worker_rounds() -> each worker's (cpu_ns, minor, major, items, pages, end_ns, counters) of the last round." },
     { "abort", (PyCFunction) Gate_abort, METH_NOARGS, "abort(): hand out no more items this round." },
     { "stop", (PyCFunction) Gate_stop, METH_NOARGS,
       "stop(): the round in flight hands out no more items; parked workers return None." },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import stats
+from .. import platform, stats
 from ..checks import latency_cross_check
 from ..latency import PERCENTILES, Histogram, Latency, merged
 from ..result import FIGURES, NS_PER_S, RunResult, config_key, config_label, folio_label, group_by_config
@@ -121,6 +121,8 @@ def counter_lines(result: RunResult) -> list[str]:
         if per_fault["cycles_per_fault"] is not None:
             counted.append(f"{per_fault['cycles_per_fault']:,.0f} cycles and "
                            f"{per_fault['instructions_per_fault'] or 0:,.0f} instructions per fault")
+        elif result.counter_status["traps"]["why"] == platform.NO_WARMUP_WHY:
+            counted.append("traps not counted (only in warmup rounds, and --warmup 0 left none)")
         rates = [f"{per_fault[key]:.2f} {label}" for key, label in
                  (("context_switches_per_1000_faults", "context switches"), ("migrations_per_1000_faults", "migrations"))
                  if per_fault[key] is not None]
