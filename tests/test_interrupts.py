@@ -38,8 +38,8 @@ CASES = [
     ("zero-fill --mmap-writers 2 --writer-op mprotect", "threads", "share-objects"),
     ("zero-fill --latency", "threads", "separate-objects"),
     ("thp --latency 3", "processes", "separate-objects"),
-    ("zero-fill --profile", "threads", "separate-objects"),
-    ("zero-page --profile --latency", "processes", "separate-objects"),
+    ("zero-fill --profile --threads 1", "threads", "separate-objects"),
+    ("zero-page --profile --latency --threads 2", "processes", "separate-objects"),
 ]
 INTERRUPTIONS_PER_CASE = 40
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}

@@ -94,7 +94,7 @@ def _bare(frame: str) -> str:
 
 def parse(script: str, symbols) -> Profile:
     """Returns the Profile of `perf script -F tid,ip,sym,dso` text: a header line per sample,
-    then its frames, leaf first, one per line ('address symbol (object)'). Kernel frames perf
+    then its frames, leaf first, one per line, each led by a tab ('address symbol (object)'). Kernel frames perf
     could not name are named from symbols (platform.KernelSymbols)."""
     stacks: Counter = Counter()
     frames: list[str] = []
@@ -109,7 +109,8 @@ def parse(script: str, symbols) -> Profile:
         if not line.strip():
             flush()
             continue
-        if not line[0].isspace():
+        if not line.startswith("\t"):
+            # A sample's header: its thread id, right-aligned (so perhaps led by spaces).
             flush()
             continue
         frame, kernel_unnamed = _frame(line.strip(), symbols)
