@@ -103,6 +103,14 @@ def test_the_default_interval_keeps_the_cost_under_3_percent_and_is_odd(plain, s
     assert measured >= 0 and measured / every <= 0.025 + 1e-12
 
 
+def test_intervals_are_said_as_ordinals():
+    from faultput.latency import every_nth
+    assert [every_nth(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
+        "every page", "every 2nd page", "every 3rd page", "every 4th page", "every 11th page", "every 12th page",
+        "every 13th page", "every 21st page", "every 22nd page", "every 23rd page", "every 101st page",
+        "every 111th page"]
+
+
 def test_an_interval_in_step_with_huge_pages_is_named():
     assert aliasing_note(1, 512) is None and aliasing_note(7, 512) is None
     assert "shares a factor" in aliasing_note(8, 512)

@@ -231,7 +231,8 @@ def latency_cross_check(result: RunResult) -> dict | None:
             note = (f"a touch costs little more than the timer here ({latency.timer_ns:,} ns of a {mean:,.0f} ns "
                     "mean), so the loop between timed regions is a large share of the CPU time")
         elif latency.every > 1:
-            note = (f"only every {latency.every}th page was timed: a sample's mean stands for pages that cost "
+            from .latency import every_nth
+            note = (f"only {every_nth(latency.every)} was timed: a sample's mean stands for pages that cost "
                     "differently (a huge page fault and the pages it mapped)")
         else:
             note = ("the CPU time also counts the loop between timed touches, and the counter counts time the "

@@ -193,9 +193,17 @@ def choose_every(plain_ns_per_page: float, sampled_ns_per_page: float) -> tuple[
     return every + (every % 2 == 0), cost
 
 
+def every_nth(every: int) -> str:
+    """Returns 'every page', 'every 3rd page', 'every 11th page'."""
+    if every == 1:
+        return "every page"
+    suffix = "th" if every % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(every % 10, "th")
+    return f"every {every}{suffix} page"
+
+
 def aliasing_note(every: int, pages_per_huge_page: int) -> str | None:
     """Returns a warning when sampling every Nth page falls in step with huge pages."""
     if every > 1 and math.gcd(every, pages_per_huge_page) > 1:
-        return (f"sampling every {every}th page shares a factor with the {pages_per_huge_page} pages of a "
+        return (f"sampling {every_nth(every)} shares a factor with the {pages_per_huge_page} pages of a "
                 "huge page, so the pages sampled sit at the same places in each: an odd N samples them evenly")
     return None

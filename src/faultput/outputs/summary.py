@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import platform, stats
 from ..checks import latency_cross_check
-from ..latency import PERCENTILES, Histogram, Latency, merged
+from ..latency import PERCENTILES, Histogram, Latency, every_nth, merged
 from ..result import FIGURES, NS_PER_S, RunResult, config_key, config_label, folio_label, group_by_config
 from ..spec import format_bytes
 
@@ -204,7 +204,7 @@ def format_ns(ns: float | None) -> str:
 
 def sampling_text(latency: Latency) -> str:
     """Returns how the touches were sampled, and why so where faultput chose."""
-    every = "every page" if latency.every == 1 else f"every {latency.every}th page"
+    every = every_nth(latency.every)
     if latency.chosen == "given":
         return f"{every} (--latency {latency.every})"
     cost = f"{latency.auto_cost:.1%}" if latency.auto_cost is not None else "n/a"
