@@ -22,9 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faultput import engine, platform  # noqa: E402
 from faultput.spec import make_spec  # noqa: E402
+from interleave import median_ratio as ratio, rotated_rounds  # noqa: E402
 
 TARGET_RATIO = 0.99
 FORMS = {"no counters": {"counters": False}, "counters": {}, "profile": {"profile": True}}
@@ -33,18 +35,9 @@ FORMS = {"no counters": {"counters": False}, "counters": {}, "profile": {"profil
 def measure(fault: str, threads: int, duration: float, rounds: int, profile: bool) -> dict[str, list[float]]:
     spec = make_spec(variant="separate-objects", threads=threads, duration_s=duration, fault_type=fault,
                      warmup_iterations=1)
-    names = [name for name in FORMS if profile or name != "profile"]
-    figures: dict[str, list[float]] = {name: [] for name in names}
-    for number in range(rounds):
-        for name in names[number % len(names):] + names[:number % len(names)]:
-            figures[name].append(engine.run(replace(spec, **FORMS[name])).pages_per_wall_second)
-    return figures
-
-
-def ratio(figures: dict[str, list[float]], new: str, base: str) -> float | None:
-    if new not in figures:
-        return None
-    return statistics.median(a / b for a, b in zip(figures[new], figures[base]))
+    forms = {name: (lambda changes=changes: engine.run(replace(spec, **changes)).pages_per_wall_second)
+             for name, changes in FORMS.items() if profile or name != "profile"}
+    return rotated_rounds(forms, rounds)
 
 
 def main() -> int:

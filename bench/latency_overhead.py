@@ -24,10 +24,12 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faultput import engine, platform  # noqa: E402
 from faultput.checks import latency_cross_check  # noqa: E402
 from faultput.spec import make_spec  # noqa: E402
+from interleave import median_ratio, rotated_rounds  # noqa: E402
 
 TARGET_RATIO = 0.97
 FORMS = {"none": None, "every page": 1, "default": 0}
@@ -37,24 +39,21 @@ def measure(fault: str, threads: int, duration: float, pairs: int) -> dict:
     """Returns, for one configuration, the ratios per form, the default's interval and the cross-checks."""
     spec = make_spec(variant="separate-objects", threads=threads, duration_s=duration, fault_type=fault,
                      warmup_iterations=1)
-    figures: dict[str, list[float]] = {form: [] for form in FORMS}
     chosen: list[int] = []
     checks: list[float] = []
-    names = list(FORMS)
-    for round_number in range(pairs):
-        order = names[round_number % len(names):] + names[:round_number % len(names)]
-        for form in order:
-            result = engine.run(replace(spec, latency_every=FORMS[form]))
-            figures[form].append(result.pages_per_wall_second)
-            if form == "default":
-                chosen.append(result.latency.every)
-            if form == "every page":
-                check = latency_cross_check(result)
-                if check:
-                    checks.append(check["ratio"])
-    ratios = {form: statistics.median(with_latency / without for with_latency, without
-                                      in zip(figures[form], figures["none"]))
-              for form in FORMS if form != "none"}
+
+    def run(form: str) -> float:
+        result = engine.run(replace(spec, latency_every=FORMS[form]))
+        if form == "default":
+            chosen.append(result.latency.every)
+        if form == "every page":
+            check = latency_cross_check(result)
+            if check:
+                checks.append(check["ratio"])
+        return result.pages_per_wall_second
+
+    figures = rotated_rounds({form: (lambda form=form: run(form)) for form in FORMS}, pairs)
+    ratios = {form: median_ratio(figures, form, "none") for form in FORMS if form != "none"}
     return {"ratios": ratios, "chosen": sorted(set(chosen)), "cross_check": statistics.median(checks) if checks else None,
             "reference": statistics.median(figures["none"])}
 

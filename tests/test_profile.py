@@ -201,24 +201,15 @@ def test_profile_where_perf_is_missing_is_refused_in_one_line(monkeypatch):
 @needs_perf
 def test_the_flame_graph_renders_in_headless_chromium(tmp_path):
     import re
-    import subprocess
 
-    from test_results import chromium
+    from helpers.browser import chromium_or_skip, rendered_dom
 
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed")
+    chromium_or_skip()
     out, report = tmp_path / "r.json", tmp_path / "r.html"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert cli.main(["run", "--profile", "--threads", "1", *SMALL, "--warmup", "1", "--json", str(out), "-q"]) == 0
         assert cli.main(["report", str(out), "-o", str(report)]) == 0
-    rendered = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    rendered = rendered_dom(report)
     dom = rendered.stdout
     assert "Where the time goes: zero-fill separate-objects threads x1" in dom
     flame = dom[dom.index("flame graph</text>") - 2000:]

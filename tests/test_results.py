@@ -5,7 +5,6 @@ import json
 import os
 import pty
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -192,27 +191,17 @@ def test_plot_refuses_other_formats(results_dir, tmp_path):
                           2, "must end in .png or .svg")
 
 
-def chromium():
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
 def test_report_renders_in_headless_chromium(results_dir, tmp_path):
-    browser = chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("chromium is not installed")
+    from helpers.browser import chromium_or_skip, rendered_dom
+
+    chromium_or_skip()
     report = tmp_path / "report.html"
     completed = faultput("report", str(results_dir / "zero_fill.json"), str(results_dir / "zero_page.json"),
                          "-o", str(report))
     assert completed.returncode == 0, completed.stderr
     html = report.read_text()
     assert not re.search(r"""(src|href)=["']https?:""", html), "the report must not need the network"
-    rendered = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=5000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    rendered = rendered_dom(report)
     dom = rendered.stdout
     assert "faultput report" in dom
     # The facts once (and those that differ between the files, such as memory available, in a

@@ -52,6 +52,7 @@
  *                              a worker's round as done (lock held), ending the round
  *                              when none is left running
  *   check_worker_index(g, index) -> 0, or -1 with a ValueError set for no such worker
+ *   per_worker_list(g, one) -> [one(g, i) for each worker], built with the lock held
  *   wait_main(self, done, interruptible) -> 1 when done(g), 0 if a watched process
  *                              ended first, -1 with a Python exception set (Ctrl-C)
  */
@@ -623,29 +624,39 @@ Gate_work(Gate *self, PyObject *args)
     return round_tuple(&round);
 }
 
+/* A list of one(g, i) for every worker, built with the lock held (NULL with an exception set). */
 static PyObject *
-Gate_worker_rounds(Gate *self, PyObject *unused)
+per_worker_list(gate_shared_t *g, PyObject *(*one)(gate_shared_t *, unsigned int))
 {
-    gate_shared_t *g = gate_of(self);
-    if (g == NULL) {
-        return NULL;
-    }
-    PyObject *rounds = PyList_New(g->n_workers);
-    if (rounds == NULL) {
+    PyObject *list = PyList_New(g->n_workers);
+    if (list == NULL) {
         return NULL;
     }
     gate_lock(g);
     for (unsigned int i = 0; i < g->n_workers; i++) {
-        PyObject *round = round_tuple(&g->stats[i]);
-        if (round == NULL) {
+        PyObject *item = one(g, i);
+        if (item == NULL) {
             pthread_mutex_unlock(&g->lock);
-            Py_DECREF(rounds);
+            Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(rounds, i, round);
+        PyList_SET_ITEM(list, i, item);
     }
     pthread_mutex_unlock(&g->lock);
-    return rounds;
+    return list;
+}
+
+static PyObject *
+worker_round_of(gate_shared_t *g, unsigned int index)
+{
+    return round_tuple(&g->stats[index]);
+}
+
+static PyObject *
+Gate_worker_rounds(Gate *self, PyObject *unused)
+{
+    gate_shared_t *g = gate_of(self);
+    return g == NULL ? NULL : per_worker_list(g, worker_round_of);
 }
 
 static PyObject *
@@ -837,34 +848,20 @@ Gate_set_latency(Gate *self, PyObject *args)
 }
 
 static PyObject *
-Gate_latency_rounds(Gate *self, PyObject *unused)
+latency_taken(gate_shared_t *g, unsigned int index)
 {
-    gate_shared_t *g = latency_gate_of(self);
-    if (g == NULL) {
-        return NULL;
-    }
-    PyObject *records = PyList_New(g->n_workers);
-    if (records == NULL) {
-        return NULL;
-    }
-    gate_lock(g);
     if (g->running != 0) {
-        pthread_mutex_unlock(&g->lock);
-        Py_DECREF(records);
         PyErr_SetString(PyExc_RuntimeError, "cannot take the latency records while a round runs");
         return NULL;
     }
-    for (unsigned int i = 0; i < g->n_workers; i++) {
-        PyObject *taken = lat_take(latency_record(g, i));
-        if (taken == NULL) {
-            pthread_mutex_unlock(&g->lock);
-            Py_DECREF(records);
-            return NULL;
-        }
-        PyList_SET_ITEM(records, i, taken);
-    }
-    pthread_mutex_unlock(&g->lock);
-    return records;
+    return lat_take(latency_record(g, index));
+}
+
+static PyObject *
+Gate_latency_rounds(Gate *self, PyObject *unused)
+{
+    gate_shared_t *g = latency_gate_of(self);
+    return g == NULL ? NULL : per_worker_list(g, latency_taken);
 }
 
 static PyObject *
@@ -918,28 +915,18 @@ Gate_close_counters(Gate *self, PyObject *args)
 }
 
 static PyObject *
+counter_status_of(gate_shared_t *g, unsigned int index)
+{
+    const worker_counters_t *c = &g->counters[index];
+    return Py_BuildValue("[(ii)(ii)(ii)(ii)(ii)]", c->error[0], c->user_only[0], c->error[1], c->user_only[1],
+                         c->error[2], c->user_only[2], c->error[3], c->user_only[3], c->error[4], c->user_only[4]);
+}
+
+static PyObject *
 Gate_counter_status(Gate *self, PyObject *unused)
 {
     gate_shared_t *g = gate_of(self);
-    if (g == NULL) {
-        return NULL;
-    }
-    PyObject *all = PyList_New(g->n_workers);
-    if (all == NULL) {
-        return NULL;
-    }
-    for (unsigned int i = 0; i < g->n_workers; i++) {
-        const worker_counters_t *c = &g->counters[i];
-        PyObject *one = Py_BuildValue("[(ii)(ii)(ii)(ii)(ii)]", c->error[0], c->user_only[0], c->error[1],
-                                      c->user_only[1], c->error[2], c->user_only[2], c->error[3], c->user_only[3],
-                                      c->error[4], c->user_only[4]);
-        if (one == NULL) {
-            Py_DECREF(all);
-            return NULL;
-        }
-        PyList_SET_ITEM(all, i, one);
-    }
-    return all;
+    return g == NULL ? NULL : per_worker_list(g, counter_status_of);
 }
 
 static PyMethodDef Gate_methods[] = {
