@@ -111,8 +111,10 @@ def test_vmstat_and_cgroup_counters_are_parsed_and_only_risers_kept(tmp_path, mo
     (tmp_path / "vmstat").write_text("nr_free_pages 100\npgfault 10\npgmajfault 2\nthp_fault_alloc 0\n"
                                      "workingset_nodes 7\ncompact_stall 1\nbogus x\n")
     monkeypatch.setattr(platform, "PROC", tmp_path)
+    monkeypatch.setattr(platform, "mthp_counters", lambda: {65536: {"anon_fault_alloc": 4}})
     before = platform.vmstat()
-    assert before == {"pgfault": 10, "pgmajfault": 2, "thp_fault_alloc": 0, "compact_stall": 1}
+    assert before == {"pgfault": 10, "pgmajfault": 2, "thp_fault_alloc": 0, "compact_stall": 1,
+                      "mthp_64kB_anon_fault_alloc": 4}
     (tmp_path / "vmstat").write_text("nr_free_pages 50\npgfault 25\npgmajfault 2\nthp_fault_alloc 3\n"
                                      "workingset_nodes 1\ncompact_stall 1\n")
     assert engine._moved(before, platform.vmstat()) == {"pgfault": 15, "thp_fault_alloc": 3}

@@ -1,6 +1,7 @@
 """Per-fault latency (--latency): the histogram's arithmetic, the native recording, and runs."""
 
 import contextlib
+import os
 import io
 import json
 import random
@@ -362,3 +363,21 @@ def test_plot_and_report_draw_the_latency_cdf(latency_files, tmp_path):
     assert _main(["report", *map(str, latency_files), "-o", str(out)])[0] == 0
     page = out.read_text()
     assert "Latency of one touch" in page and "latency CDF" in page
+
+
+def test_without_an_invariant_tsc_the_clock_times_the_touches_and_says_so(monkeypatch):
+    from faultput import platform
+
+    monkeypatch.setattr(platform, "cpu_flags", lambda: {"rdtscp"})
+    clock, note = platform.latency_clock()
+    if os.uname().machine == "x86_64":
+        assert clock == _core.LAT_CLOCK_MONOTONIC
+        assert "constant_tsc, nonstop_tsc" in note and "CLOCK_MONOTONIC_RAW" in note
+    result = engine.run(_spec("zero-fill"))
+    latency = result.latency
+    assert latency.clock == ("monotonic-raw" if clock == _core.LAT_CLOCK_MONOTONIC else latency.clock)
+    # Nanoseconds are ticks: the calibration finds one tick per nanosecond.
+    if clock == _core.LAT_CLOCK_MONOTONIC:
+        assert latency.ticks_per_second == pytest.approx(1e9, rel=1e-3)
+        assert any("CLOCK_MONOTONIC_RAW" in finding for finding in result.findings)
+    _assert_every_page_timed(result)

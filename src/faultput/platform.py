@@ -267,8 +267,10 @@ GAUGES = frozenset({"workingset_nodes"})
 
 
 def vmstat() -> dict[str, int]:
-    """Returns the fault-related counters of /proc/vmstat (system-wide, since boot)."""
-    counters = {}
+    """Returns the fault-related counters of /proc/vmstat (system-wide, since boot), and each
+    large folio size's fault counters (hugepages-*/stats), named like 'mthp_64kB_anon_fault_alloc'."""
+    counters = {f"mthp_{size >> 10}kB_{name}": value
+                for size, values in mthp_counters().items() for name, value in values.items()}
     for line in (_read_text(PROC / "vmstat") or "").splitlines():
         name, _, value = line.partition(" ")
         if name.startswith(VMSTAT_PREFIXES) and name not in GAUGES and value.strip().isdigit():
