@@ -390,6 +390,7 @@ class PerfRecorder:
     """
 
     ACK_TIMEOUT_S = 10.0
+    ACK_SLICE_S = 0.05
     STOP_TIMEOUT_S = 60.0
 
     def __init__(self, ids: list[int], processes: bool, frequency: int):
@@ -430,7 +431,11 @@ class PerfRecorder:
         import select
 
         os.write(self.control, f"{word}\n".encode())
-        ready, _, _ = select.select([self.acknowledge], [], [], self.ACK_TIMEOUT_S)
+        # In slices, so that a perf that ended (its targets gone) is noticed at once.
+        for _ in range(int(self.ACK_TIMEOUT_S / self.ACK_SLICE_S)):
+            ready, _, _ = select.select([self.acknowledge], [], [], self.ACK_SLICE_S)
+            if ready or self.process.poll() is not None:
+                break
         if not ready or self.process.poll() is not None:
             raise OSError(errno.EIO, f"perf did not answer {word!r}: {self._stderr()}")
         os.read(self.acknowledge, 64)
