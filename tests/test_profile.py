@@ -217,3 +217,19 @@ def test_the_flame_graph_renders_in_headless_chromium(tmp_path):
     assert re.search(r"<title>clear_page\w* \(kernel\): [\d,]+ samples", flame), flame[:3000]
     assert 'fill="#f0a050"' in flame
     assert not re.search(r"CONSOLE.*(Uncaught|Error)|Failed to load resource", rendered.stderr)
+
+
+def test_folded_stacks_need_a_profile(tmp_path):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["run", *SMALL, "--folded", str(tmp_path / "f.folded")])
+    assert code == 2 and "--folded writes the stacks --profile samples" in stderr.getvalue()
+    assert not (tmp_path / "f.folded").exists()
+    out = tmp_path / "r.json"
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        assert cli.main(["run", "--threads", "1", *SMALL, "--json", str(out), "-q"]) == 0
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["export", str(out), "--folded", str(tmp_path / "f.folded")])
+    assert code == 2 and "no run in these files was profiled" in stderr.getvalue()
+    assert len(stderr.getvalue().strip().splitlines()) == 1

@@ -300,6 +300,8 @@ def _run_command(argv: list[str]) -> int:
                                   sweep_table)
 
     exports = _exports(args)
+    if args.folded is not None and not args.profile:
+        raise UsageError("--folded writes the stacks --profile samples: add --profile")
     check_outputs(exports, inputs=[])
     if args.dir:
         _remove_leftovers([args.dir])
@@ -534,6 +536,8 @@ def _export_command(argv: list[str]) -> int:
     check_outputs(exports, inputs=args.files)
     files = _load_files(args.files, 1, "export")
     results = [result for result_file in files for result in result_file.results]
+    if args.folded is not None and not any(result.profile for result in results):
+        raise UsageError("--folded: no run in these files was profiled (faultput run --profile)")
     for export in exports:
         export.write(results, [])
         if export.failure:
