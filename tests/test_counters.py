@@ -117,7 +117,7 @@ def test_vmstat_and_cgroup_counters_are_parsed_and_only_risers_kept(tmp_path, mo
                       "mthp_64kB_anon_fault_alloc": 4}
     (tmp_path / "vmstat").write_text("nr_free_pages 50\npgfault 25\npgmajfault 2\nthp_fault_alloc 3\n"
                                      "workingset_nodes 1\ncompact_stall 1\n")
-    assert engine._moved(before, platform.vmstat()) == {"pgfault": 15, "thp_fault_alloc": 3}
+    assert platform.moved(before, platform.vmstat()) == {"pgfault": 15, "thp_fault_alloc": 3}
     cgroup = tmp_path / "cg"
     cgroup.mkdir()
     (cgroup / "memory.stat").write_text("anon 4096\npgfault 7\nthp_fault_alloc 1\nfile 0\n")

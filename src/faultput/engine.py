@@ -587,11 +587,12 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
         _system_call(f"preparing the {fault_type.name} iteration", fault_type.before_touch, state, mapped)
         resident_before = _resident(state.resident_kind, spec)
         helper_before_ns = fault_type.helper_cpu_ns(state)
-        # Which folio sizes the kernel used: read where the run allows large folios at all.
-        folios_before = platform.mthp_counters() if spec.huge_pages in ("allow", "request") else None
+        # Which folio sizes the kernel used: kept where the run allows large folios at all.
+        folios = spec.huge_pages in ("allow", "request")
+        folios_before = platform.mthp_counters()
         cpus = spec.worker_cpus or sorted(platform.allowed_cpus())
         idle_before, ticks_before = platform.cpu_ticks(cpus)
-        vmstat_before = platform.vmstat()
+        vmstat_before = platform.vmstat(folios_before)
         memcg_before = platform.cgroup_memory_stat(state.cgroup)
         if sampler is not None:
             sampler.before_round(gate)
@@ -610,9 +611,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             _system_call("disabling perf record", recorder.disable)
         helper_after_ns = fault_type.helper_cpu_ns(state)
         resident_after = _resident(state.resident_kind, spec)
-        folios_after = platform.mthp_counters() if folios_before is not None else None
+        folios_after = platform.mthp_counters()
         idle_after, ticks_after = platform.cpu_ticks(cpus)
-        vmstat_after = platform.vmstat()
+        vmstat_after = platform.vmstat(folios_after)
         memcg_after = platform.cgroup_memory_stat(state.cgroup)
         failed = gate.touch_error()
         if failed:
@@ -626,9 +627,9 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
             writer_ops=workers.writer_ops(workers.rounds_released),
             idle_ticks=idle_after - idle_before if ticks_before else None,
             cpu_ticks=ticks_after - ticks_before if ticks_before else None,
-            folio_counters=None if folios_before is None else platform.counter_deltas(folios_before, folios_after),
-            vmstat=_moved(vmstat_before, vmstat_after),
-            memcg=_moved(memcg_before, memcg_after) if memcg_before else None)
+            folio_counters=platform.counter_deltas(folios_before, folios_after) if folios else None,
+            vmstat=platform.moved(vmstat_before, vmstat_after),
+            memcg=platform.moved(memcg_before, memcg_after) if memcg_before else None)
         if sampler is not None:
             sampler.after_round(gate, iteration, mapped)
         return iteration
@@ -639,12 +640,6 @@ def _iteration(gate: _core.Gate, workers, fault_type, state, number: int, warmup
                 _system_call(f"ending the {fault_type.name} iteration", fault_type.after_touch, state, mapped)
         finally:
             workers.unmap_objects(mapped)
-
-
-def _moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    """Returns how far each counter moved, those that moved only."""
-    return {name: after[name] - value for name, value in before.items()
-            if name in after and after[name] != value}
 
 
 def _counter_status(gate: _core.Gate, threads: int) -> dict[str, dict]:

@@ -121,15 +121,16 @@ def thp_settings_unchangeable_reason() -> str | None:
     return None
 
 
+def moved(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Returns how far each counter moved from before to after, those that moved only (a
+    counter missing from either reading did not)."""
+    return {name: value - before[name] for name, value in after.items() if name in before and value != before[name]}
+
+
 def counter_deltas(before: dict[int, dict[str, int]], after: dict[int, dict[str, int]]) -> dict[int, dict[str, int]]:
     """Returns how far each folio size's counters moved from before to after, sizes that moved only."""
-    moved = {}
-    for size, counters in after.items():
-        deltas = {name: value - before.get(size, {}).get(name, value) for name, value in counters.items()}
-        deltas = {name: delta for name, delta in deltas.items() if delta}
-        if deltas:
-            moved[size] = deltas
-    return moved
+    deltas = {size: moved(before.get(size, {}), counters) for size, counters in after.items()}
+    return {size: changes for size, changes in deltas.items() if changes}
 
 
 def mthp_counters() -> dict[int, dict[str, int]]:
@@ -266,11 +267,13 @@ VMSTAT_PREFIXES = ("pgfault", "pgmajfault", "pgalloc_", "pgfree", "thp_", "compa
 GAUGES = frozenset({"workingset_nodes"})
 
 
-def vmstat() -> dict[str, int]:
+def vmstat(mthp: dict[int, dict[str, int]] | None = None) -> dict[str, int]:
     """Returns the fault-related counters of /proc/vmstat (system-wide, since boot), and each
-    large folio size's fault counters (hugepages-*/stats), named like 'mthp_64kB_anon_fault_alloc'."""
+    large folio size's fault counters (hugepages-*/stats, mthp_counters(), or mthp where the
+    caller read them already), named like 'mthp_64kB_anon_fault_alloc'."""
     counters = {f"mthp_{size >> 10}kB_{name}": value
-                for size, values in mthp_counters().items() for name, value in values.items()}
+                for size, values in (mthp_counters() if mthp is None else mthp).items()
+                for name, value in values.items()}
     for line in (_read_text(PROC / "vmstat") or "").splitlines():
         name, _, value = line.partition(" ")
         if name.startswith(VMSTAT_PREFIXES) and name not in GAUGES and value.strip().isdigit():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .latency import Latency
+from .platform import COUNTER_EVENTS
 from .profile import Profile
 from .spec import RunSpec
 
@@ -46,8 +47,8 @@ def config_label(spec: RunSpec, with_threads: bool = True, leave_out=()) -> str:
 
 
 NS_PER_S = 1_000_000_000
-# The perf_event counters of each worker, in the native core's slot order (platform.COUNTER_EVENTS).
-COUNTER_NAMES = ("traps", "context_switches", "migrations", "cycles", "instructions")
+# The perf_event counters of each worker, in the native core's slot order.
+COUNTER_NAMES = tuple(name for name, _, _ in COUNTER_EVENTS)
 # Where an iteration's wall clock stops: when the last worker finished its last item
 # (faultput's), or when the main thread, woken by it, read the clock (the seed's).
 LAST_WORKER_CLOCK = "last-worker"

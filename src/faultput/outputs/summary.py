@@ -118,11 +118,11 @@ def counter_lines(result: RunResult) -> list[str]:
         counted = []
         if per_fault["traps_per_page"] is not None:
             counted.append(f"{per_fault['traps_per_page']:.2f} traps per page (in the warmup rounds)")
+        elif result.counter_status["traps"]["why"] == platform.NO_WARMUP_WHY:
+            counted.append("traps not counted (only in warmup rounds, and --warmup 0 left none)")
         if per_fault["cycles_per_fault"] is not None:
             counted.append(f"{per_fault['cycles_per_fault']:,.0f} cycles and "
                            f"{per_fault['instructions_per_fault'] or 0:,.0f} instructions per fault")
-        elif result.counter_status["traps"]["why"] == platform.NO_WARMUP_WHY:
-            counted.append("traps not counted (only in warmup rounds, and --warmup 0 left none)")
         rates = [f"{per_fault[key]:.2f} {label}" for key, label in
                  (("context_switches_per_1000_faults", "context switches"), ("migrations_per_1000_faults", "migrations"))
                  if per_fault[key] is not None]
